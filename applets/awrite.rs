@@ -1,0 +1,170 @@
+//! awrite: replace a file all-or-nothing with the data on stdin.
+
+use argh::FromArgs;
+use awrite_lib::args::{parse_mode, parse_seconds, Spec};
+use awrite_lib::commit::Owner;
+use awrite_lib::{lock, log, write};
+
+use crate::common;
+
+#[derive(FromArgs)]
+#[argh(
+    description = "Replace FILE all-or-nothing with the data read from stdin: temp file, fsync, \
+rename, directory fsync, under an advisory lock on FILE.lock.",
+    help_triggers("-h", "--help"),
+    example = "jq '.n = 1' cfg.json | {command_name} cfg.json\n\
+{command_name} --timeout 30 --mode 0600 secrets.json < new.json",
+    note = "Exit status: 0 written; 1 error; 2 lock not acquired; 3 interrupted.\n\
+Also invoked as atomic-write. '{command_name} housekeep ...' runs awrite-housekeep.\n\
+See awrite(1)."
+)]
+struct Args {
+    /// the file to replace (created if missing)
+    #[argh(positional, arg_name = "FILE")]
+    target: String,
+
+    /// read from FILE instead of stdin (it may be the target itself)
+    #[argh(option, short = 'i', arg_name = "FILE")]
+    input: Option<String>,
+
+    /// write the temp file as data arrives (constant memory)
+    #[argh(switch)]
+    stream: bool,
+
+    /// allow empty input (otherwise an error: a failed producer must not blank the file)
+    #[argh(switch)]
+    allow_empty: bool,
+
+    /// wait for the lock, without limit (the default)
+    #[argh(switch)]
+    wait: bool,
+
+    /// fail at once (exit 2) if the lock is held
+    #[argh(switch)]
+    no_wait: bool,
+
+    /// wait at most SECS (fractions allowed; 0 = no wait), then exit 2
+    #[argh(option, short = 't', arg_name = "SECS")]
+    timeout: Option<String>,
+
+    /// lock this file instead of FILE.lock
+    #[argh(option, arg_name = "PATH")]
+    lock_file: Option<String>,
+
+    /// mode of a lock file we create (default 0644 & ~umask)
+    #[argh(option, arg_name = "OCTAL")]
+    lock_mode: Option<String>,
+
+    /// do not delete the lock file afterwards (for scripts mixing in flock(1))
+    #[argh(switch)]
+    keep_lock_file: bool,
+
+    /// mode of the new file (default: the old file's, else 0666 & ~umask)
+    #[argh(option, short = 'm', arg_name = "OCTAL")]
+    mode: Option<String>,
+
+    /// keep the old file's mode (the default)
+    #[argh(switch)]
+    preserve_mode: bool,
+
+    /// use 0666 & ~umask instead of the old file's mode
+    #[argh(switch)]
+    no_preserve_mode: bool,
+
+    /// keep the old file's owner and group; failure is an error
+    #[argh(switch)]
+    preserve_owner: bool,
+
+    /// keep the old owner and group where permitted; EPERM is ignored
+    #[argh(switch)]
+    try_preserve_owner: bool,
+
+    /// if FILE is a symlink, replace the link itself instead of writing through it
+    #[argh(switch)]
+    no_follow: bool,
+
+    /// skip both fsyncs (still atomic, not durable across power loss)
+    #[argh(switch)]
+    no_fsync: bool,
+
+    /// more messages on stderr (-vv for debug)
+    #[argh(switch, short = 'v')]
+    verbose: u8,
+
+    /// errors only
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+
+    /// messages as JSON, one object per line on stderr
+    #[argh(switch)]
+    json: bool,
+
+    /// print the version and exit
+    #[argh(switch, short = 'V', long = "version")]
+    _version: bool,
+}
+
+const SPEC: Spec = Spec {
+    short_values: &['i', 't', 'm'],
+    long_values: &["input", "timeout", "lock-file", "lock-mode", "mode"],
+};
+
+fn options(a: Args) -> Result<write::Options, String> {
+    if a.wait && a.no_wait {
+        return Err("--wait and --no-wait conflict".into());
+    }
+    if a.no_wait && a.timeout.is_some() {
+        return Err("--timeout and --no-wait conflict".into());
+    }
+    if a.preserve_mode && a.no_preserve_mode {
+        return Err("--preserve-mode and --no-preserve-mode conflict".into());
+    }
+    if a.preserve_owner && a.try_preserve_owner {
+        return Err("--preserve-owner and --try-preserve-owner conflict".into());
+    }
+    let wait = match (&a.timeout, a.no_wait) {
+        (Some(t), _) => lock::Wait::Timeout(parse_seconds(t)?, t.trim().to_string()),
+        (None, true) => lock::Wait::NoWait,
+        (None, false) => lock::Wait::Forever,
+    };
+    let owner = match (a.preserve_owner, a.try_preserve_owner) {
+        (true, _) => Owner::Preserve,
+        (_, true) => Owner::TryPreserve,
+        _ => Owner::Creator,
+    };
+    Ok(write::Options {
+        target: a.target.into(),
+        input: a.input.map(Into::into),
+        stream: a.stream,
+        allow_empty: a.allow_empty,
+        follow: !a.no_follow,
+        durable: !a.no_fsync,
+        mode: a.mode.as_deref().map(parse_mode).transpose()?,
+        preserve_mode: !a.no_preserve_mode,
+        owner,
+        lock_file: a.lock_file.map(Into::into),
+        lock: lock::Options {
+            wait,
+            kind: lock::Kind::Exclusive,
+            mode: a.lock_mode.as_deref().map(parse_mode).transpose()?,
+            keep: a.keep_lock_file,
+        },
+    })
+}
+
+pub fn main(applet: &str, args: &[String]) -> i32 {
+    let a: Args = match common::parse(applet, args, &SPEC) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    log::init(log::Log::new(a.verbose, a.quiet, a.json));
+    let opts = match options(a) {
+        Ok(o) => o,
+        Err(msg) => return common::usage(applet, args, &msg),
+    };
+    match write::run(&opts) {
+        Ok(_) => 0,
+        Err(e) => common::fail(&e),
+    }
+}
+

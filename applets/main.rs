@@ -1,0 +1,50 @@
+//! The multi-call binary: the applet is the basename of argv[0].
+
+mod awrite;
+mod backup;
+mod common;
+mod housekeep;
+mod lock;
+
+use awrite_lib::error::exit;
+
+/// Applet names, for dispatch and for the unknown-applet message.
+pub const APPLETS: [&str; 5] = [
+    "awrite",
+    "atomic-write",
+    "awrite-lock",
+    "awrite-backup",
+    "awrite-housekeep",
+];
+
+fn main() {
+    // First, before any thread exists: every thread inherits the mask.
+    awrite_lib::signals::install();
+    let mut os = std::env::args_os();
+    let argv0 = os.next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args = match awrite_lib::args::utf8_args(os) {
+        Ok(a) => a,
+        Err(e) => {
+            awrite_lib::log::usage(&name, &e.detail());
+            std::process::exit(exit::FAILURE);
+        }
+    };
+    let code = match name.as_str() {
+        "awrite" | "atomic-write" if args.first().map(String::as_str) == Some("housekeep") => {
+            housekeep::main(&format!("{name} housekeep"), &args[1..])
+        }
+        "awrite" | "atomic-write" => awrite::main(&name, &args),
+        "awrite-lock" => lock::main(&name, &args),
+        "awrite-backup" => backup::main(&name, &args),
+        "awrite-housekeep" => housekeep::main(&name, &args),
+        _ => {
+            common::unknown_applet(&name);
+            exit::UNKNOWN_APPLET
+        }
+    };
+    std::process::exit(code);
+}

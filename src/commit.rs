@@ -1,0 +1,355 @@
+//! The all-or-nothing part: resolve the target, create a temp file beside
+//! it (exclusive, no symlink following, final mode before the first byte),
+//! write, fsync, rename over the target, fsync the directory. A temp file
+//! is removed on every error path (Drop) and on signals (registry).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::{log, signals};
+
+/// Every awrite temp file is named `.{name}.{random}{TEMP_SUFFIX}`, so
+/// `awrite-housekeep --clean-temps` can recognise them.
+pub const TEMP_SUFFIX: &str = ".awrite-tmp";
+
+/// The file to replace, after following symlinks (unless `--no-follow`).
+#[derive(Debug)]
+pub struct Target {
+    /// As the user wrote it; used in messages.
+    pub given: PathBuf,
+    /// The path that is actually replaced.
+    pub real: PathBuf,
+    /// Directory of `real` (`.` for a bare name).
+    pub dir: PathBuf,
+    pub name: OsString,
+    /// The existing file, if any (stat, not lstat, of `real`).
+    pub existing: Option<Metadata>,
+}
+
+impl Target {
+    pub fn display(&self) -> String {
+        self.given.display().to_string()
+    }
+}
+
+/// Resolve `given`. With `follow`, a symlink (chain) is written through:
+/// the file it finally names is replaced and the link survives.
+pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
+    let shown = given.display().to_string();
+    let mut real = given.to_path_buf();
+    if follow {
+        for _ in 0..40 {
+            match std::fs::symlink_metadata(&real) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let link = std::fs::read_link(&real).map_err(|e| Error::io(&shown, e))?;
+                    real = match real.parent() {
+                        Some(p) if !link.is_absolute() => p.join(link),
+                        _ => link,
+                    };
+                }
+                _ => break,
+            }
+        }
+    }
+    let meta = match std::fs::symlink_metadata(&real) {
+        Ok(m) if m.file_type().is_symlink() && follow => {
+            return Err(Error::io(&shown, io::Error::from_raw_os_error(libc::ELOOP)))
+        }
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&shown, e)),
+    };
+    if let Some(m) = &meta {
+        if m.is_dir() {
+            return Err(Error::io(&shown, io::Error::from_raw_os_error(libc::EISDIR)));
+        }
+        if !m.file_type().is_file() && !m.file_type().is_symlink() {
+            return Err(Error::other(&shown, "not a regular file; refusing to replace it"));
+        }
+    }
+    let name = real
+        .file_name()
+        .ok_or_else(|| Error::other(&shown, "not a file name"))?
+        .to_owned();
+    let dir = match real.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // A symlink replaced with --no-follow has no meaningful mode to keep.
+    let existing = meta.filter(|m| m.file_type().is_file());
+    Ok(Target {
+        given: given.to_path_buf(),
+        real,
+        dir,
+        name,
+        existing,
+    })
+}
+
+/// Owner to give the new file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// Whoever creates the file (the default).
+    Creator,
+    /// `--preserve-owner`: EPERM is an error.
+    Preserve,
+    /// `--try-preserve-owner`: EPERM is ignored.
+    TryPreserve,
+}
+
+/// A temp file in the target's directory; unlinked on drop unless committed.
+#[derive(Debug)]
+pub struct TempFile {
+    file: File,
+    path: PathBuf,
+    armed: bool,
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    let r = std::collections::hash_map::RandomState::new().build_hasher();
+    let mut h = r;
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut v = h.finish();
+    let rand: String = (0..8)
+        .map(|_| {
+            let c = ALPHA[(v % ALPHA.len() as u64) as usize] as char;
+            v /= ALPHA.len() as u64;
+            c
+        })
+        .collect();
+    // Stay within NAME_MAX (255 bytes) whatever the target's name length.
+    let room = 255 - 1 - 1 - rand.len() - TEMP_SUFFIX.len();
+    let base = &name.as_bytes()[..name.len().min(room)];
+    let mut out = Vec::with_capacity(255);
+    out.push(b'.');
+    out.extend_from_slice(base);
+    out.push(b'.');
+    out.extend_from_slice(rand.as_bytes());
+    out.extend_from_slice(TEMP_SUFFIX.as_bytes());
+    OsString::from_vec(out)
+}
+
+impl TempFile {
+    /// Create the temp file for `target` with `mode` (and owner) applied
+    /// before any data is written.
+    pub fn create(target: &Target, mode: u32, owner: Owner) -> Result<TempFile> {
+        let shown = target.display();
+        let (file, path) = loop {
+            let path = target.dir.join(temp_name(&target.name));
+            let mut reg = signals::registry();
+            let r = OpenOptions::new()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path);
+            match r {
+                Ok(f) => {
+                    reg.temps.push(path.clone());
+                    break (f, path);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    let dir = target.dir.display();
+                    return Err(Error::io_op(
+                        &shown,
+                        format!("cannot create temporary file in {dir}"),
+                        e,
+                    ));
+                }
+            }
+        };
+        let tmp = TempFile {
+            file,
+            path,
+            armed: true,
+        };
+        // A live writer holds a flock on its temp file, so housekeeping can
+        // tell an in-progress write from debris.
+        // SAFETY: flock on our own descriptor.
+        unsafe { libc::flock(tmp.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        log::debug(
+            &format!("Created temp file {}", tmp.path.display()),
+            &[("temp_file", json!(tmp.path.display().to_string()))],
+        );
+        if owner != Owner::Creator {
+            if let Some(m) = &target.existing {
+                // chown before chmod: chown clears set-id bits.
+                let r = nix::unistd::fchown(
+                    &tmp.file,
+                    Some(nix::unistd::Uid::from_raw(m.uid())),
+                    Some(nix::unistd::Gid::from_raw(m.gid())),
+                );
+                match r {
+                    Ok(()) => {}
+                    Err(nix::errno::Errno::EPERM) if owner == Owner::TryPreserve => log::debug(
+                        "Could not preserve owner (not permitted); ignored",
+                        &[("target", json!(shown))],
+                    ),
+                    Err(e) => {
+                        return Err(Error::other(
+                            &shown,
+                            format!(
+                                "cannot preserve owner {}:{}: {}",
+                                m.uid(),
+                                m.gid(),
+                                e.desc()
+                            ),
+                        )
+                        .with_hint("Run as root, or use --try-preserve-owner to ignore this"))
+                    }
+                }
+            }
+        }
+        tmp.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io_op(&shown, "cannot set mode of temporary file", e))?;
+        Ok(tmp)
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write all of `buf`; errors name the target (nothing was changed).
+    pub fn write_all(&mut self, buf: &[u8], target: &Target) -> Result<()> {
+        self.file
+            .write_all(buf)
+            .map_err(|e| Error::io(target.display(), e))
+    }
+
+    pub fn sync(&self, target: &Target) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io_op(target.display(), "fsync", e))
+    }
+
+    /// Rename over the target, then fsync the directory (if `durable`).
+    pub fn commit(mut self, target: &Target, durable: bool) -> Result<()> {
+        {
+            let mut reg = signals::registry();
+            std::fs::rename(&self.path, &target.real)
+                .map_err(|e| Error::io_op(target.display(), "rename", e))?;
+            self.armed = false;
+            reg.temps.retain(|p| p != &self.path);
+        }
+        log::debug(
+            &format!(
+                "Renamed {} to {}",
+                self.path.display(),
+                target.real.display()
+            ),
+            &[
+                ("temp_file", json!(self.path.display().to_string())),
+                ("target", json!(target.display())),
+            ],
+        );
+        if durable {
+            sync_dir(&target.dir).map_err(|e| Error::io_op(target.dir.display(), "fsync", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut reg = signals::registry();
+            let _ = std::fs::remove_file(&self.path);
+            reg.temps.retain(|p| p != &self.path);
+        }
+    }
+}
+
+/// fsync a directory, so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let d = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    match d.sync_all() {
+        // Some file systems cannot fsync a directory; nothing more to do.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        r => r,
+    }
+}
+
+/// The process umask, read without changing it (no race with threads).
+pub fn umask() -> u32 {
+    if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
+        for line in s.lines() {
+            if let Some(v) = line.strip_prefix("Umask:") {
+                if let Ok(m) = u32::from_str_radix(v.trim(), 8) {
+                    return m;
+                }
+            }
+        }
+    }
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    nix::sys::stat::umask(old);
+    old.bits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognisable_and_bounded() {
+        let n = temp_name(OsStr::new("config.json"));
+        let s = n.to_str().unwrap();
+        assert!(s.starts_with(".config.json.") && s.ends_with(TEMP_SUFFIX), "{s}");
+        let long = "x".repeat(255);
+        assert!(temp_name(OsStr::new(&long)).len() <= 255);
+    }
+
+    #[test]
+    fn resolve_follows_links() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("real"), "x").unwrap();
+        std::os::unix::fs::symlink("real", d.path().join("link")).unwrap();
+        let t = resolve(&d.path().join("link"), true).unwrap();
+        assert_eq!(t.real, d.path().join("real"));
+        let t = resolve(&d.path().join("link"), false).unwrap();
+        assert_eq!(t.real, d.path().join("link"));
+        assert!(t.existing.is_none());
+    }
+
+    #[test]
+    fn temp_file_removed_unless_committed() {
+        let d = tempfile::tempdir().unwrap();
+        let t = resolve(&d.path().join("f"), true).unwrap();
+        let tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
+        let p = tmp.path().to_path_buf();
+        assert!(p.exists());
+        drop(tmp);
+        assert!(!p.exists());
+        let mut tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
+        tmp.write_all(b"hi", &t).unwrap();
+        tmp.commit(&t, true).unwrap();
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"hi");
+        let mode = std::fs::metadata(d.path().join("f")).unwrap().mode();
+        assert_eq!(mode & 0o7777, 0o640);
+    }
+}

@@ -1,0 +1,223 @@
+//! The one error type. `Display` *is* the user-facing message
+//! (`Error: {context}: {detail}` plus `Hint:` lines); applets only print it
+//! and exit with `exit_code()`.
+
+use std::fmt;
+use std::io;
+
+/// Exit statuses shared by every applet (CONTRACT section 9).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const LOCKED: i32 = 2;
+    pub const INTERRUPTED: i32 = 3;
+    pub const UNKNOWN_APPLET: i32 = 127;
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line; the applet adds `Try 'APPLET --help'.`
+    Usage(String),
+    /// An I/O failure on `path`, during `op` when that helps the reader.
+    Io {
+        path: String,
+        op: Option<String>,
+        err: io::Error,
+    },
+    /// `--no-wait` (or `--timeout 0`) met a held lock.
+    Locked { target: String },
+    /// `--timeout` expired; `secs` is shown as the user wrote it.
+    Timeout { target: String, secs: String },
+    /// Empty input without `--allow-empty`.
+    NoInput,
+    /// A free-form failure with its own context and optional hint.
+    Other {
+        context: String,
+        detail: String,
+        hint: Option<String>,
+        code: i32,
+    },
+    /// SIGINT/SIGTERM/SIGHUP.
+    Interrupted,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn io(path: impl fmt::Display, err: io::Error) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            op: None,
+            err,
+        }
+    }
+
+    pub fn io_op(path: impl fmt::Display, op: impl Into<String>, err: io::Error) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            op: Some(op.into()),
+            err,
+        }
+    }
+
+    pub fn other(context: impl fmt::Display, detail: impl Into<String>) -> Self {
+        Error::Other {
+            context: context.to_string(),
+            detail: detail.into(),
+            hint: None,
+            code: exit::FAILURE,
+        }
+    }
+
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        match self {
+            Error::Other {
+                context,
+                detail,
+                code,
+                ..
+            } => Error::Other {
+                context,
+                detail,
+                hint: Some(hint.into()),
+                code,
+            },
+            e => e,
+        }
+    }
+
+    pub fn with_code(self, new: i32) -> Self {
+        match self {
+            Error::Other {
+                context,
+                detail,
+                hint,
+                ..
+            } => Error::Other {
+                context,
+                detail,
+                hint,
+                code: new,
+            },
+            e => e,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Locked { .. } | Error::Timeout { .. } => exit::LOCKED,
+            Error::Interrupted => exit::INTERRUPTED,
+            Error::Other { code, .. } => *code,
+            _ => exit::FAILURE,
+        }
+    }
+
+    /// The part before the first `: ` of the message (a path, usually).
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::Io { path, .. } => Some(path),
+            Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
+            Error::Other { context, .. } if !context.is_empty() => Some(context),
+            _ => None,
+        }
+    }
+
+    /// The message without `Error: ` and without the hint.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Usage(m) => m.clone(),
+            Error::Io { op, err, .. } => match op {
+                Some(op) => format!("{op}: {}", strerror(err)),
+                None => strerror(err),
+            },
+            Error::Locked { .. } => "File locked by another process".into(),
+            Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
+            Error::NoInput => "No input provided".into(),
+            Error::Other { detail, .. } => detail.clone(),
+            Error::Interrupted => "Interrupted".into(),
+        }
+    }
+
+    /// `context: detail`, the body of the `Error:` line.
+    pub fn body(&self) -> String {
+        match self.context() {
+            Some(c) => format!("{c}: {}", self.detail()),
+            None => self.detail(),
+        }
+    }
+
+    /// A remedy, where one is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Other { hint, .. } => hint.clone(),
+            Error::Io { err, .. } => errno_hint(err).map(str::to_string),
+            Error::NoInput => Some(
+                "The input was empty; use --allow-empty to write an empty file on purpose".into(),
+            ),
+            Error::Locked { .. } => {
+                Some("Retry later, or use --wait / --timeout SECS to wait for the lock".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Error::Interrupted = self {
+            return f.write_str("Interrupted");
+        }
+        write!(f, "Error: {}", self.body())?;
+        if let Some(h) = self.hint() {
+            write!(f, "\nHint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The C library's text for an error, without Rust's ` (os error N)`.
+pub fn strerror(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+fn errno_hint(err: &io::Error) -> Option<&'static str> {
+    use nix::errno::Errno;
+    let n = err.raw_os_error()?;
+    Some(match Errno::from_raw(n) {
+        Errno::EACCES | Errno::EPERM => "Run with sudo or check the file and directory permissions",
+        Errno::ENOSPC | Errno::EDQUOT => "Free some space; the target file was not changed",
+        Errno::EROFS => "The file system is mounted read-only",
+        Errno::ELOOP => "A symbolic link is in the way; lock files and temp files never follow links",
+        Errno::EXDEV => "The paths are on different file systems",
+        _ => return None,
+    })
+}
+
+/// `nix` errors as `io::Error`, so one `Error::Io` covers both.
+pub fn nix_io(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_os_error_suffix() {
+        let e = Error::io("x", io::Error::from_raw_os_error(2));
+        assert_eq!(e.to_string(), "Error: x: No such file or directory");
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(Error::NoInput.exit_code(), 1);
+        assert_eq!(Error::Locked { target: "t".into() }.exit_code(), 2);
+        assert_eq!(Error::Interrupted.exit_code(), 3);
+        assert_eq!(Error::other("a", "b").with_code(7).exit_code(), 7);
+    }
+}

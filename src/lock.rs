@@ -1,0 +1,524 @@
+//! Advisory locks: flock(2) on `{target}.lock` (or `--lock-file`), so plain
+//! flock(1) sees the same lock.
+//!
+//! The lock file is deleted on exit, and mutual exclusion still holds: after
+//! flock succeeds we compare the inode we locked with the inode the path now
+//! names, and retry if they differ (someone deleted or replaced the file
+//! while we waited; our lock is on an orphaned inode that nobody else will
+//! ever look at). A lock file is only unlinked by a process that holds it.
+//!
+//! Nested use: a lock handed to child processes is named in the environment
+//! variable `AWRITE_HELD_LOCKS` (`fd:dev:ino:x|s`, comma-separated). A child
+//! asking for the same lock file finds its inherited descriptor there and
+//! neither waits nor releases nor deletes it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::libc;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::{log, signals};
+
+/// The environment variable that hands held locks to child processes.
+pub const HELD_ENV: &str = "AWRITE_HELD_LOCKS";
+
+#[derive(Clone, Debug)]
+pub enum Wait {
+    /// Block until the lock is free (the default).
+    Forever,
+    /// Give up after the duration; the string is the user's spelling.
+    Timeout(Duration, String),
+    /// One attempt.
+    NoWait,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Exclusive,
+    Shared,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub wait: Wait,
+    pub kind: Kind,
+    /// `--lock-mode`: exact mode of a lock file we create.
+    pub mode: Option<u32>,
+    /// `--keep-lock-file`.
+    pub keep: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: Wait::Forever,
+            kind: Kind::Exclusive,
+            mode: None,
+            keep: false,
+        }
+    }
+}
+
+/// `{target}.lock`, beside the (resolved) target.
+pub fn default_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// A held lock. Dropping it releases the lock and deletes the lock file
+/// (unless kept, inherited or still shared with others).
+#[derive(Debug)]
+pub struct Lock {
+    file: Option<File>,
+    inherited_fd: Option<RawFd>,
+    path: PathBuf,
+    id: (u64, u64),
+    kind: Kind,
+    delete: bool,
+    waited: Duration,
+}
+
+impl Lock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+    /// Held by a parent awrite-lock and inherited, not taken by us.
+    pub fn inherited(&self) -> bool {
+        self.inherited_fd.is_some()
+    }
+    pub fn raw_fd(&self) -> RawFd {
+        match (&self.file, self.inherited_fd) {
+            (Some(f), _) => f.as_raw_fd(),
+            (None, Some(fd)) => fd,
+            (None, None) => -1,
+        }
+    }
+
+    /// Let child processes inherit the lock: clear close-on-exec on the
+    /// descriptor and return the new value for `AWRITE_HELD_LOCKS`.
+    pub fn share_with_children(&self) -> Result<String> {
+        let fd = self.raw_fd();
+        // SAFETY: fcntl on a descriptor we own.
+        let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        if r < 0 {
+            return Err(Error::io(self.path.display(), io::Error::last_os_error()));
+        }
+        let k = if self.kind == Kind::Shared { 's' } else { 'x' };
+        let entry = format!("{fd}:{}:{}:{k}", self.id.0, self.id.1);
+        Ok(match std::env::var(HELD_ENV) {
+            Ok(old) if !old.is_empty() => format!("{old},{entry}"),
+            _ => entry,
+        })
+    }
+
+    /// Release now; problems deleting the lock file are warnings (PRD FR-6).
+    pub fn release(mut self) {
+        self.release_inner();
+    }
+
+    fn release_inner(&mut self) {
+        let Some(file) = self.file.take() else {
+            return; // inherited or already released
+        };
+        if self.delete {
+            let mut reg = signals::registry();
+            // A shared holder deletes the file only if nobody else holds it.
+            let alone = self.kind == Kind::Exclusive || try_flock(&file, libc::LOCK_EX).is_ok();
+            if alone && same_file(&self.path, self.id) {
+                match std::fs::remove_file(&self.path) {
+                    Ok(()) => log::debug(
+                        &format!("Removed lock file {}", self.path.display()),
+                        &[("lock_file", json!(self.path.display().to_string()))],
+                    ),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => log::warn(
+                        &format!(
+                            "{}: cannot remove lock file: {}",
+                            self.path.display(),
+                            crate::error::strerror(&e)
+                        ),
+                        &[("lock_file", json!(self.path.display().to_string()))],
+                    ),
+                }
+            }
+            reg.locks.retain(|p| p != &self.path);
+        }
+        drop(file); // closing the last descriptor releases the flock
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        self.release_inner();
+    }
+}
+
+fn same_file(path: &Path, id: (u64, u64)) -> bool {
+    std::fs::symlink_metadata(path)
+        .map(|m| (m.dev(), m.ino()) == id)
+        .unwrap_or(false)
+}
+
+fn try_flock(f: &File, op: i32) -> io::Result<()> {
+    flock(f.as_raw_fd(), op | libc::LOCK_NB)
+}
+
+fn flock(fd: RawFd, op: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: flock(2) on a valid descriptor.
+        if unsafe { libc::flock(fd, op) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
+/// Look for `lock_path` among the locks our parent handed down.
+fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd, (u64, u64))>> {
+    let Ok(held) = std::env::var(HELD_ENV) else {
+        return Ok(None);
+    };
+    let Ok(meta) = std::fs::symlink_metadata(lock_path) else {
+        return Ok(None);
+    };
+    let want = (meta.dev(), meta.ino());
+    for entry in held.split(',') {
+        let f: Vec<&str> = entry.split(':').collect();
+        let [fd, dev, ino, k] = f[..] else { continue };
+        let (Ok(fd), Ok(dev), Ok(ino)) = (fd.parse::<RawFd>(), dev.parse(), ino.parse()) else {
+            continue;
+        };
+        if (dev, ino) != want {
+            continue;
+        }
+        // Trust the entry only if the descriptor really is that file.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat into a zeroed struct.
+        if unsafe { libc::fstat(fd, &mut st) } != 0
+            || (st.st_dev as u64, st.st_ino as u64) != want
+        {
+            continue;
+        }
+        if k == "s" && kind == Kind::Exclusive {
+            return Err(Error::other(
+                target,
+                "the inherited lock is shared; cannot take it exclusively",
+            )
+            .with_hint("Run the outer awrite-lock without --shared")
+            .with_code(crate::error::exit::LOCKED));
+        }
+        return Ok(Some((fd, want)));
+    }
+    Ok(None)
+}
+
+/// Open (creating if needed) the lock file without following symlinks.
+fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    let create = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode.unwrap_or(0o644))
+        .custom_flags(flags)
+        .open(path);
+    let file = match create {
+        Ok(f) => {
+            if let Some(m) = mode {
+                // Exact mode, whatever the umask.
+                f.set_permissions(std::fs::Permissions::from_mode(m))
+                    .map_err(|e| Error::io(path.display(), e))?;
+            }
+            f
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Read-only is enough for flock and works on a lock file that
+            // another user created.
+            match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None), // raced a delete
+                Err(e) => return Err(open_error(path, e)),
+            }
+        }
+        Err(e) => return Err(open_error(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::other(path.display(), "lock file is not a regular file"));
+    }
+    Ok(Some(file))
+}
+
+fn open_error(path: &Path, e: io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return Error::other(path.display(), "lock file is a symbolic link; refusing to use it")
+            .with_hint("Remove the link; lock files must live in a directory you trust");
+    }
+    if e.raw_os_error() == Some(libc::EACCES) {
+        return Error::other(path.display(), crate::error::strerror(&e))
+            .with_hint("Run with sudo or check directory permissions");
+    }
+    Error::io_op(path.display(), "cannot open lock file", e)
+}
+
+/// Take the lock at `lock_path` for `target` (the name used in messages).
+pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
+    let op = match opts.kind {
+        Kind::Exclusive => libc::LOCK_EX,
+        Kind::Shared => libc::LOCK_SH,
+    };
+    if let Some((fd, id)) = inherited(lock_path, opts.kind, target)? {
+        log::debug(
+            &format!("Using the lock held by the parent on {}", lock_path.display()),
+            &[("lock_file", json!(lock_path.display().to_string()))],
+        );
+        return Ok(Lock {
+            file: None,
+            inherited_fd: Some(fd),
+            path: lock_path.to_path_buf(),
+            id,
+            kind: opts.kind,
+            delete: false,
+            waited: Duration::ZERO,
+        });
+    }
+    let start = Instant::now();
+    let deadline = match &opts.wait {
+        Wait::Timeout(d, _) => start.checked_add(*d),
+        _ => None,
+    };
+    let mut announced = false;
+    loop {
+        let Some(file) = open_lock_file(lock_path, opts.mode)? else {
+            continue;
+        };
+        match try_flock(&file, op) {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => {
+                match &opts.wait {
+                    Wait::NoWait => return Err(Error::Locked { target: target.into() }),
+                    Wait::Timeout(d, _) if d.is_zero() => {
+                        return Err(Error::Locked { target: target.into() })
+                    }
+                    _ => {}
+                }
+                if !announced {
+                    announced = true;
+                    announce(target, lock_path, &file, &opts.wait);
+                }
+                match (&opts.wait, deadline) {
+                    (Wait::Timeout(_, secs), _) => {
+                        if !poll_until(&file, op, deadline) {
+                            return Err(Error::Timeout {
+                                target: target.into(),
+                                secs: secs.clone(),
+                            });
+                        }
+                    }
+                    _ => flock(file.as_raw_fd(), op)
+                        .map_err(|e| Error::io_op(lock_path.display(), "flock", e))?,
+                }
+            }
+            Err(e) => return Err(Error::io_op(lock_path.display(), "flock", e)),
+        }
+        // We hold a lock on *this inode*; is it still the lock file?
+        let meta = file.metadata().map_err(|e| Error::io(lock_path.display(), e))?;
+        let id = (meta.dev(), meta.ino());
+        if !same_file(lock_path, id) {
+            log::debug(
+                "Lock file was replaced or removed while we waited; retrying",
+                &[("lock_file", json!(lock_path.display().to_string()))],
+            );
+            continue;
+        }
+        let delete = !opts.keep;
+        if delete {
+            signals::registry().locks.push(lock_path.to_path_buf());
+        }
+        let waited = start.elapsed();
+        let ms = waited.as_millis() as u64;
+        let fields = [
+            ("target", json!(target)),
+            ("lock_file", json!(lock_path.display().to_string())),
+            ("wait_time_ms", json!(ms)),
+        ];
+        if announced {
+            log::notice(&format!("Lock acquired after {:.2}s", waited.as_secs_f64()), &fields);
+        } else {
+            log::info("Lock acquired", &fields);
+        }
+        return Ok(Lock {
+            file: Some(file),
+            inherited_fd: None,
+            path: lock_path.to_path_buf(),
+            id,
+            kind: opts.kind,
+            delete,
+            waited,
+        });
+    }
+}
+
+/// Poll with a short back-off until `deadline`. No SIGALRM, so a caller
+/// that blocks or ignores it cannot make the timeout hang.
+fn poll_until(file: &File, op: i32, deadline: Option<Instant>) -> bool {
+    let mut nap = Duration::from_millis(1);
+    loop {
+        if try_flock(file, op).is_ok() {
+            return true;
+        }
+        let now = Instant::now();
+        let Some(deadline) = deadline else {
+            return false;
+        };
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
+    let mut parts = Vec::new();
+    let holder = file.metadata().ok().and_then(|m| holder_of(m.dev(), m.ino()));
+    if let Some((pid, cmd)) = &holder {
+        parts.push(match cmd {
+            Some(c) => format!("held by pid {pid}: {c}"),
+            None => format!("held by pid {pid}"),
+        });
+    }
+    if let Wait::Timeout(_, secs) = wait {
+        parts.push(format!("{secs}s timeout"));
+    }
+    let extra = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
+    let mut fields = vec![
+        ("target", json!(target)),
+        ("lock_file", json!(lock_path.display().to_string())),
+    ];
+    if let Some((pid, cmd)) = holder {
+        fields.push(("holder_pid", json!(pid)));
+        if let Some(c) = cmd {
+            fields.push(("holder_command", json!(c)));
+        }
+    }
+    log::notice(&format!("Waiting for lock on {target}{extra}..."), &fields);
+}
+
+/// The pid (and command line) holding a flock on dev/ino, from /proc/locks.
+pub fn holder_of(dev: u64, ino: u64) -> Option<(i32, Option<String>)> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let want = format!(
+        "{:02x}:{:02x}:{ino}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
+    );
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK ADVISORY WRITE 1234 08:01:5678 0 EOF"; "->" marks waiters.
+        if f.len() < 6 || f[1] == "->" || f[1] != "FLOCK" || f[5] != want {
+            continue;
+        }
+        let pid: i32 = f[4].parse().ok().filter(|p| *p > 0)?;
+        if pid as u32 == std::process::id() {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|raw| {
+            let s = String::from_utf8_lossy(&raw)
+                .trim_end_matches('\0')
+                .replace('\0', " ");
+            if s.chars().count() > 80 {
+                format!("{}...", s.chars().take(77).collect::<String>())
+            } else {
+                s
+            }
+        });
+        return Some((pid, cmd.filter(|c| !c.is_empty())));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_path_appends_suffix() {
+        assert_eq!(default_path(Path::new("a/b.json")), Path::new("a/b.json.lock"));
+    }
+
+    #[test]
+    fn lock_then_release_deletes_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.lock");
+        let l = acquire("t", &p, &Options::default()).unwrap();
+        assert!(p.exists());
+        l.release();
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn no_wait_conflict() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.lock");
+        let _held = acquire("t", &p, &Options::default()).unwrap();
+        let opts = Options {
+            wait: Wait::NoWait,
+            ..Options::default()
+        };
+        // A second open file description conflicts even in the same process.
+        let e = acquire("t", &p, &opts).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let opts = Options {
+            wait: Wait::Timeout(Duration::from_millis(50), "0.05".into()),
+            ..Options::default()
+        };
+        let e = acquire("t", &p, &opts).unwrap_err();
+        assert_eq!(e.to_string(), "Error: t: Lock acquisition timeout after 0.05s");
+    }
+
+    #[test]
+    fn symlinked_lock_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.lock");
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), &p).unwrap();
+        let e = acquire("t", &p, &Options::default()).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!d.path().join("elsewhere").exists());
+    }
+
+    #[test]
+    fn kept_lock_file_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.lock");
+        let opts = Options {
+            keep: true,
+            mode: Some(0o600),
+            ..Options::default()
+        };
+        acquire("t", &p, &opts).unwrap().release();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+    }
+}

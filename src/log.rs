@@ -1,0 +1,198 @@
+//! Messages on stderr: plain text or, with `--json`, one JSON object per
+//! line. stdout is never touched (it belongs to the data). A failing stderr
+//! (closed, /dev/full) is ignored: it must not change the exit code.
+
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+use owo_colors::OwoColorize;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Quiet = -1,
+    Normal = 0,
+    Verbose = 1,
+    Debug = 2,
+}
+
+#[derive(Clone, Debug)]
+pub struct Log {
+    pub level: Level,
+    pub json: bool,
+    pub color: bool,
+    pub stderr_tty: bool,
+}
+
+static LOG: OnceLock<Log> = OnceLock::new();
+
+impl Log {
+    /// `verbose` counts `-v`; `quiet` wins over it.
+    pub fn new(verbose: u8, quiet: bool, json: bool) -> Log {
+        let level = if quiet {
+            Level::Quiet
+        } else {
+            match verbose {
+                0 => Level::Normal,
+                1 => Level::Verbose,
+                _ => Level::Debug,
+            }
+        };
+        let tty = std::io::stderr().is_terminal();
+        Log {
+            level,
+            json,
+            color: tty && !json && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            stderr_tty: tty,
+        }
+    }
+}
+
+/// Set the process-wide logger once, after argument parsing. Later calls
+/// are ignored (the first configuration wins).
+pub fn init(log: Log) {
+    let _ = LOG.set(log);
+}
+
+pub fn get() -> &'static Log {
+    LOG.get_or_init(|| Log::new(0, false, false))
+}
+
+pub fn json() -> bool {
+    get().json
+}
+
+pub fn enabled(level: Level) -> bool {
+    get().level >= level
+}
+
+/// Fields attached to a JSON line: `("target", json!(..))`.
+pub type Fields<'a> = &'a [(&'a str, Value)];
+
+fn emit_json(level: &str, message: &str, fields: Fields) {
+    let mut m = Map::new();
+    m.insert("level".into(), Value::from(level));
+    m.insert("message".into(), Value::from(message));
+    for (k, v) in fields {
+        m.insert((*k).into(), v.clone());
+    }
+    let line = Value::Object(m).to_string();
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn emit_text(prefix: Option<&str>, text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = match prefix {
+        Some(p) => writeln!(err, "{p}{text}"),
+        None => writeln!(err, "{text}"),
+    };
+}
+
+fn at(level: Level, name: &str, text: &str, fields: Fields) {
+    let log = get();
+    if log.level < level {
+        return;
+    }
+    if log.json {
+        emit_json(name, text, fields);
+    } else {
+        emit_text(None, text);
+    }
+}
+
+/// `-v` and up.
+pub fn info(text: &str, fields: Fields) {
+    at(Level::Verbose, "info", text, fields)
+}
+
+/// `-vv`.
+pub fn debug(text: &str, fields: Fields) {
+    at(Level::Debug, "debug", text, fields)
+}
+
+/// A warning: shown unless `-q`.
+pub fn warn(text: &str, fields: Fields) {
+    let log = get();
+    if log.level < Level::Normal {
+        return;
+    }
+    if log.json {
+        emit_json("warning", text, fields);
+    } else if log.color {
+        emit_text(Some(&format!("{} ", "Warning:".yellow().bold())), text);
+    } else {
+        emit_text(Some("Warning: "), text);
+    }
+}
+
+/// A notice that is shown at `-v`, or at the default level when stderr is
+/// a terminal (so cron mail stays silent, CONTRACT section 4).
+pub fn notice(text: &str, fields: Fields) {
+    let log = get();
+    let show = log.level >= Level::Verbose || (log.level == Level::Normal && log.stderr_tty);
+    if !show {
+        return;
+    }
+    if log.json {
+        emit_json("info", text, fields);
+    } else {
+        emit_text(None, text);
+    }
+}
+
+/// Errors are always shown, `-q` included.
+pub fn error(e: &Error, extra: Fields) {
+    let log = get();
+    if log.json {
+        if let Error::Interrupted = e {
+            let mut f: Vec<(&str, Value)> = vec![("exit_code", Value::from(e.exit_code()))];
+            f.extend_from_slice(extra);
+            return emit_json("error", "Interrupted", &f);
+        }
+        let mut f: Vec<(&str, Value)> = Vec::new();
+        if let Some(c) = e.context() {
+            f.push(("target", Value::from(c)));
+        }
+        if let Some(h) = e.hint() {
+            f.push(("hint", Value::from(h)));
+        }
+        f.push(("exit_code", Value::from(e.exit_code())));
+        f.extend_from_slice(extra);
+        return emit_json("error", &e.body(), &f);
+    }
+    if let Error::Interrupted = e {
+        return emit_text(None, "Interrupted");
+    }
+    let mut err = std::io::stderr().lock();
+    if log.color {
+        let _ = writeln!(err, "{} {}", "Error:".red().bold(), e.body());
+        if let Some(h) = e.hint() {
+            let _ = writeln!(err, "{} {h}", "Hint:".yellow().bold());
+        }
+    } else {
+        let _ = writeln!(err, "{e}");
+    }
+}
+
+/// A usage error: the message plus `Try 'APPLET --help'.`
+pub fn usage(applet: &str, msg: &str) {
+    let log = get();
+    let try_line = format!("Try '{applet} --help'.");
+    if log.json {
+        emit_json(
+            "error",
+            msg,
+            &[
+                ("hint", Value::from(try_line)),
+                ("exit_code", Value::from(crate::error::exit::FAILURE)),
+            ],
+        );
+    } else if log.color {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{} {msg}\n{try_line}", "Error:".red().bold());
+    } else {
+        emit_text(None, &format!("Error: {msg}\n{try_line}"));
+    }
+}

@@ -1,0 +1,130 @@
+//! SIGINT, SIGTERM and SIGHUP, at any point (reading input, waiting for the
+//! lock, writing): the temp file and our lock file are removed, `Interrupted`
+//! is printed and the process exits with 3. While a child runs (awrite-lock)
+//! the signal is forwarded to it instead, and the child is waited for.
+//!
+//! The signals are blocked in every thread and taken by one thread with
+//! sigwaitinfo(2), so no work happens in a signal handler. The registry of
+//! what to remove is a mutex; the main thread holds it across the operations
+//! that change what must be removed (rename of the temp file, unlink of the
+//! lock file), so the cleanup never removes a path that is no longer ours —
+//! in particular never a lock file that another process now holds.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use nix::libc;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+
+use crate::error::Error;
+
+#[derive(Default)]
+pub struct Registry {
+    /// Temp files to unlink on a signal.
+    pub temps: Vec<PathBuf>,
+    /// Lock files we hold and would delete on exit.
+    pub locks: Vec<PathBuf>,
+    /// A running child: signals go to it instead of ending us.
+    pub child: Option<i32>,
+    /// The last signal forwarded to the child.
+    pub forwarded: Option<i32>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    temps: Vec::new(),
+    locks: Vec::new(),
+    child: None,
+    forwarded: None,
+});
+/// The mask we were started with, restored in children before exec.
+static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
+
+/// Lock the registry. Hold the guard across the filesystem operation that
+/// changes what it lists.
+pub fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// Block the signals and start the signal thread. Call first in `main`,
+/// before any other thread exists. A signal that was ignored when we were
+/// started (`nohup`, background jobs) stays ignored.
+pub fn install() {
+    let mut set = SigSet::empty();
+    for s in HANDLED {
+        // Query the disposition without changing it.
+        let probe = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_DFL and immediately restoring the old action;
+        // no handler function is involved.
+        let old = unsafe { sigaction(s, &probe) };
+        if let Ok(old) = old {
+            let _ = unsafe { sigaction(s, &old) };
+            if matches!(old.handler(), SigHandler::SigIgn) {
+                continue;
+            }
+        }
+        set.add(s);
+    }
+    let mut old = SigSet::empty();
+    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+        .is_err()
+    {
+        return;
+    }
+    let _ = ORIGINAL_MASK.set(old);
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let (sig, code) = wait(&set);
+            on_signal(sig, code);
+        });
+}
+
+fn wait(set: &SigSet) -> (i32, i32) {
+    loop {
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset, `info` a valid out-pointer.
+        let r = unsafe { libc::sigwaitinfo(set.as_ref(), &mut info) };
+        if r > 0 {
+            return (r, info.si_code);
+        }
+    }
+}
+
+fn on_signal(sig: i32, code: i32) {
+    let mut reg = registry();
+    if let Some(pid) = reg.child {
+        // A signal from the terminal (SI_KERNEL) already reached the child,
+        // which shares our process group; do not deliver it twice.
+        if code != libc::SI_KERNEL {
+            // SAFETY: plain kill(2) on a child we have not reaped yet.
+            unsafe { libc::kill(pid, sig) };
+        }
+        reg.forwarded = Some(sig);
+        return;
+    }
+    cleanup(&mut reg);
+    crate::log::error(&Error::Interrupted, &[]);
+    // Still holding the registry: the main thread cannot commit or unlink
+    // behind our back. _exit: no destructors, no atexit, no stdio flush races.
+    unsafe { libc::_exit(crate::error::exit::INTERRUPTED) };
+}
+
+fn cleanup(reg: &mut Registry) {
+    for t in reg.temps.drain(..) {
+        let _ = std::fs::remove_file(&t);
+    }
+    for l in reg.locks.drain(..) {
+        let _ = std::fs::remove_file(&l);
+    }
+}
+
+/// For a child between fork and exec: restore the signal mask the user
+/// gave us. Async-signal-safe.
+pub fn unblock_in_child() {
+    if let Some(set) = ORIGINAL_MASK.get() {
+        // SAFETY: pthread_sigmask is async-signal-safe.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set.as_ref(), std::ptr::null_mut()) };
+    }
+}

@@ -1,0 +1,207 @@
+//! `awrite`: read the input, write a temp file, take the lock, rename.
+//!
+//! The lock is taken only after the temp file is written and synced, so the
+//! time it is held does not grow with the input size.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::commit::{self, Owner, Target, TempFile};
+use crate::error::{Error, Result};
+use crate::{lock, log};
+
+/// Simple mode keeps up to this much input in memory; past it, the input
+/// spills to the temp file (memory stays bounded, CONTRACT section 3).
+pub const SPILL_THRESHOLD: usize = 16 << 20;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub target: PathBuf,
+    /// `--input`; stdin when absent.
+    pub input: Option<PathBuf>,
+    pub stream: bool,
+    pub allow_empty: bool,
+    /// Write through symlinks (default) or replace the link (`--no-follow`).
+    pub follow: bool,
+    /// fsync the file and the directory (off with `--no-fsync`).
+    pub durable: bool,
+    /// `--mode`.
+    pub mode: Option<u32>,
+    /// Keep the old file's mode (default; off with `--no-preserve-mode`).
+    pub preserve_mode: bool,
+    pub owner: Owner,
+    pub lock_file: Option<PathBuf>,
+    pub lock: lock::Options,
+}
+
+/// What happened, for the caller's log line.
+#[derive(Debug)]
+pub struct Report {
+    pub bytes: u64,
+}
+
+enum Input {
+    Stdin(ManuallyDrop<File>),
+    File(File),
+}
+
+impl Input {
+    fn open(path: Option<&PathBuf>) -> Result<Input> {
+        match path {
+            None => {
+                // SAFETY: fd 0 belongs to the process; ManuallyDrop keeps it open.
+                Ok(Input::Stdin(ManuallyDrop::new(unsafe { File::from_raw_fd(0) })))
+            }
+            Some(p) => File::open(p)
+                .map(Input::File)
+                .map_err(|e| Error::io(p.display(), e)),
+        }
+    }
+    fn file(&self) -> &File {
+        match self {
+            Input::Stdin(f) => f,
+            Input::File(f) => f,
+        }
+    }
+}
+
+fn input_name(opts: &Options) -> String {
+    opts.input
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "stdin".into())
+}
+
+/// Mode of the new file, per CONTRACT section 3.
+fn final_mode(opts: &Options, target: &Target) -> u32 {
+    if let Some(m) = opts.mode {
+        return m;
+    }
+    match &target.existing {
+        Some(m) if opts.preserve_mode => m.mode() & 0o7777,
+        _ => 0o666 & !commit::umask(),
+    }
+}
+
+/// Refuse to replace a file the caller could not write with `cat >`:
+/// rename only needs the directory, but that would be a surprise.
+fn check_writable(target: &Target) -> Result<()> {
+    if target.existing.is_none() {
+        return Ok(());
+    }
+    let r = nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        &target.real,
+        nix::unistd::AccessFlags::W_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    );
+    match r {
+        Err(nix::errno::Errno::EACCES) => Err(Error::other(target.display(), "Permission denied")
+            .with_hint("The file is not writable by you; check its mode and ownership")),
+        _ => Ok(()),
+    }
+}
+
+/// Copy the rest of `input` into the temp file. std's io::copy uses
+/// splice/copy_file_range here, so data need not pass through user space.
+/// Errors name the target: with a pipe or file as input, the failures that
+/// happen in practice (ENOSPC, EDQUOT, EIO) are on the writing side.
+fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> {
+    let mut src = input.file();
+    io::copy(&mut src, tmp.file()).map_err(|e| Error::io(target.display(), e))
+}
+
+/// Read into memory until EOF or the spill threshold. `true` = EOF.
+fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
+    let mut src = input.file();
+    let mut chunk = vec![0u8; 128 << 10];
+    loop {
+        if buf.len() >= SPILL_THRESHOLD {
+            return Ok(false);
+        }
+        match src.read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(name, e)),
+        }
+    }
+}
+
+pub fn run(opts: &Options) -> Result<Report> {
+    let input = Input::open(opts.input.as_ref())?;
+    let target = commit::resolve(&opts.target, opts.follow)?;
+    check_writable(&target)?;
+    let shown = target.display();
+    if target.real != target.given {
+        log::debug(
+            &format!("{shown} is a symlink; writing through to {}", target.real.display()),
+            &[("target", json!(shown))],
+        );
+    }
+    if let Some(m) = &target.existing {
+        if m.nlink() > 1 {
+            log::info(
+                &format!(
+                    "{shown} has {} hard links; the others keep the old content (rename replaces the inode)",
+                    m.nlink()
+                ),
+                &[("target", json!(shown))],
+            );
+        }
+    }
+    let mode = final_mode(opts, &target);
+    let lock_path = opts
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| lock::default_path(&target.real));
+
+    let (tmp, bytes) = if opts.stream {
+        log::info("Streaming mode", &[("target", json!(shown))]);
+        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        let n = copy_rest(&input, &mut tmp, &target)?;
+        (tmp, n)
+    } else {
+        let mut buf = Vec::new();
+        let eof = read_bounded(&input, &mut buf, &input_name(opts))?;
+        if buf.is_empty() && !opts.allow_empty {
+            return Err(Error::NoInput);
+        }
+        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        tmp.write_all(&buf, &target)?;
+        let mut n = buf.len() as u64;
+        drop(buf);
+        if !eof {
+            log::debug(
+                "Input exceeds the in-memory limit; spilling to the temp file",
+                &[("temp_file", json!(tmp.path().display().to_string()))],
+            );
+            n += copy_rest(&input, &mut tmp, &target)?;
+        }
+        (tmp, n)
+    };
+    if bytes == 0 && !opts.allow_empty {
+        return Err(Error::NoInput);
+    }
+    if opts.durable {
+        tmp.sync(&target)?;
+    }
+    let held = lock::acquire(&shown, &lock_path, &opts.lock)?;
+    tmp.commit(&target, opts.durable)?;
+    drop(held);
+    log::info(
+        &format!("Wrote {bytes} bytes to {shown}"),
+        &[
+            ("target", json!(shown)),
+            ("bytes", json!(bytes)),
+            ("lock_file", json!(lock_path.display().to_string())),
+        ],
+    );
+    Ok(Report { bytes })
+}

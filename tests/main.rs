@@ -1,0 +1,8 @@
+//! One integration-test binary, one module per applet. Every test runs the
+//! real binary under an applet name, in a fresh temp dir, with a cleared
+//! environment (see `util`).
+
+#[macro_use]
+mod util;
+
+mod awrite;

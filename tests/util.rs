@@ -1,0 +1,221 @@
+//! Shared test helpers: run the binary under a chosen applet name in a
+//! fresh temp dir with a cleared environment; snapshot with redactions.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_awrite");
+
+/// A scratch directory; commands run with it as cwd.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::Builder::new()
+                .prefix("awrite-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// Every entry of the directory (names), sorted: for "no debris" checks.
+    pub fn ls(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A command running `applet` (argv[0]) with a cleared environment.
+    pub fn cmd(&self, applet: &str) -> Cmd {
+        let mut c = Command::new(BIN);
+        c.arg0(applet)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("LC_ALL", "C");
+        Cmd {
+            cmd: c,
+            stdin: None,
+        }
+    }
+}
+
+pub struct Cmd {
+    pub cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+    pub fn stdin(mut self, data: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(data.as_ref().to_vec());
+        self
+    }
+    /// Run to completion; stdin is empty (/dev/null) unless given.
+    pub fn run(mut self) -> Out {
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("spawn awrite");
+        if let Some(data) = self.stdin.take() {
+            let mut s = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                let _ = s.write_all(&data);
+            });
+        }
+        Out(child.wait_with_output().unwrap())
+    }
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd.spawn().expect("spawn awrite")
+    }
+}
+
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Assert the exit code, showing stderr when it differs.
+    pub fn code_is(self, want: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            want,
+            "exit code; stderr:\n{}stdout:\n{}",
+            self.stderr(),
+            self.stdout()
+        );
+        self
+    }
+    pub fn ok(self) -> Self {
+        self.code_is(0)
+    }
+    /// Every stderr line parsed as JSON (panics on a non-JSON line).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stderr()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect()
+    }
+}
+
+/// Snapshot `text` as `snapshots/{name}.snap`, with temp paths, pids,
+/// durations and random temp-file names redacted.
+#[macro_export]
+macro_rules! snap {
+    ($name:expr, $text:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        for (re, rep) in $crate::util::FILTERS {
+            settings.add_filter(re, *rep);
+        }
+        settings.bind(|| insta::assert_snapshot!($name, $text));
+    }};
+}
+
+pub const FILTERS: &[(&str, &str)] = &[
+    (r"/tmp/awrite-test-[A-Za-z0-9]+", "[TMP]"),
+    (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+    (r"\.[a-z0-9]{8}\.awrite-tmp", ".[RAND].awrite-tmp"),
+    (r"pid \d+", "pid [PID]"),
+    (r#""(holder_pid|pid)":\d+"#, r#""$1":"[PID]""#),
+    (r#""(wait_time_ms|elapsed_ms|age_secs|duration_ms)":\d+"#, r#""$1":"[N]""#),
+    (r"after \d+\.\d+s", "after [SECS]s"),
+    (r"\d{8}-\d{6}(-\d+)?", "[STAMP]"),
+];
+
+/// The directory of the test binary's symlink farm: real symlinks named
+/// after each applet, pointing at the binary.
+pub fn symlink_farm(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in [
+        "awrite",
+        "atomic-write",
+        "awrite-lock",
+        "awrite-backup",
+        "awrite-housekeep",
+    ] {
+        let _ = std::os::unix::fs::symlink(BIN, bin.join(name));
+    }
+    bin
+}
+
+/// Wait until `path` exists (a child's "I am ready" signal), max 10 s.
+pub fn wait_for(path: &Path) {
+    for _ in 0..1000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {}", path.display());
+}
+
+/// Is a command on PATH?
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
