@@ -31,6 +31,10 @@ struct Args {
     #[argh(switch)]
     stream: bool,
 
+    /// append the input to FILE (old content + input, read under the lock)
+    #[argh(switch, short = 'a')]
+    append: bool,
+
     /// allow empty input (otherwise an error: a failed producer must not blank the file)
     #[argh(switch)]
     allow_empty: bool,
@@ -149,6 +153,7 @@ fn options(a: Args) -> Result<write::Options, String> {
             mode: a.lock_mode.as_deref().map(parse_mode).transpose()?,
             keep: a.keep_lock_file,
         },
+        append: a.append,
     })
 }
 

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod commit;
 pub mod error;
+pub mod exec;
 pub mod lock;
 pub mod log;
 pub mod signals;

@@ -107,6 +107,10 @@ impl Lock {
     /// Let child processes inherit the lock: clear close-on-exec on the
     /// descriptor and return the new value for `AWRITE_HELD_LOCKS`.
     pub fn share_with_children(&self) -> Result<String> {
+        if self.inherited() {
+            // Our parent's entry already names it (and the fd is inheritable).
+            return Ok(std::env::var(HELD_ENV).unwrap_or_default());
+        }
         let fd = self.raw_fd();
         // SAFETY: fcntl on a descriptor we own.
         let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -349,7 +353,11 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             continue;
         }
         let delete = !opts.keep;
-        if delete {
+        // The signal cleanup unlinks blindly; for a shared lock that could
+        // delete a file other readers still hold (and a writer would then
+        // lock a fresh inode beside them). A shared lock file is left behind
+        // on a signal instead; release() below deletes it when it is safe.
+        if delete && opts.kind == Kind::Exclusive {
             signals::registry().locks.push(lock_path.to_path_buf());
         }
         let waited = start.elapsed();

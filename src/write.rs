@@ -16,6 +16,8 @@ use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::{lock, log};
 
+mod append;
+
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
 pub const SPILL_THRESHOLD: usize = 16 << 20;
@@ -38,6 +40,8 @@ pub struct Options {
     pub owner: Owner,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
+    /// `--append`: old content + input, read under the lock (see `append`).
+    pub append: bool,
 }
 
 /// What happened, for the caller's log line.
@@ -161,6 +165,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         .lock_file
         .clone()
         .unwrap_or_else(|| lock::default_path(&target.real));
+    if opts.append {
+        return append::run(opts, &input, &target, &lock_path);
+    }
 
     let (tmp, bytes) = if opts.stream {
         log::info("Streaming mode", &[("target", json!(shown))]);
