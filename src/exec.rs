@@ -73,9 +73,8 @@ pub fn display(argv: &[String]) -> String {
     argv.iter()
         .map(|w| {
             let plain = !w.is_empty()
-                && w.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)
-                });
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
             if plain {
                 w.clone()
             } else {
@@ -226,7 +225,10 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
     if let Some(sig) = out.forwarded {
         log::info(
             &format!("Forwarded {} to the command", signal_name(sig)),
-            &[("target", json!(shown)), ("signal", json!(signal_name(sig)))],
+            &[
+                ("target", json!(shown)),
+                ("signal", json!(signal_name(sig))),
+            ],
         );
     }
     let code = out.status.code();

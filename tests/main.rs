@@ -6,3 +6,5 @@
 mod util;
 
 mod awrite;
+mod append;
+mod lock;
