@@ -5,6 +5,7 @@
 #[macro_use]
 mod util;
 
-mod awrite;
 mod append;
+mod awrite;
+mod docs;
 mod lock;
