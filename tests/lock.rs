@@ -351,15 +351,22 @@ fn a_command_that_handles_the_signal_is_waited_for() {
 fn interrupted_while_waiting_exits_3_and_keeps_the_holders_lock() {
     let env = Env::new();
     let holder = hold(&env, &["n"], "ready");
-    let mut c = env.cmd("awrite-lock").args(["n", "--", "touch", "ran"]);
+    let mut c = env
+        .cmd("awrite-lock")
+        .args(["-v", "n", "--", "touch", "ran"]);
     c.cmd.stderr(Stdio::piped());
-    let waiter = c.spawn();
-    // Give it time to reach the wait (it cannot get past it).
-    std::thread::sleep(Duration::from_millis(200));
+    let mut waiter = c.spawn();
+    // Signal it only once it says it is waiting (before that, it may not
+    // even have installed its signal handling).
+    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.starts_with("Waiting for lock on n"), "{first}");
     kill(Pid::from_raw(waiter.id() as i32), Signal::SIGTERM).unwrap();
-    let out = Out(waiter.wait_with_output().unwrap());
-    assert_eq!(out.code(), 3, "{}", out.stderr());
-    assert_eq!(out.stderr(), "Interrupted\n");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(waiter.wait().unwrap().code(), Some(3));
+    assert_eq!(rest, "Interrupted\n");
     assert!(!env.exists("ran"));
     assert!(
         env.exists("n.lock"),
@@ -546,7 +553,8 @@ fn shared_locks_admit_readers_and_exclude_writers() {
             .arg(format!(
                 "touch {me}; i=0; while [ ! -e {other} ]; do i=$((i+1)); \
                  [ $i -gt 500 ] && exit 9; sleep 0.01; done; \
-                 while [ ! -e go ]; do sleep 0.01; done"
+                 i=0; while [ ! -e go ]; do i=$((i+1)); \
+                 [ $i -gt 3000 ] && exit 8; sleep 0.01; done"
             ))
             .spawn()
     };
