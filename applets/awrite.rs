@@ -141,6 +141,7 @@ fn options(a: Args) -> Result<write::Options, String> {
         input: a.input.map(Into::into),
         stream: a.stream,
         allow_empty: a.allow_empty,
+        append: a.append,
         follow: !a.no_follow,
         durable: !a.no_fsync,
         mode: a.mode.as_deref().map(parse_mode).transpose()?,
@@ -153,7 +154,6 @@ fn options(a: Args) -> Result<write::Options, String> {
             mode: a.lock_mode.as_deref().map(parse_mode).transpose()?,
             keep: a.keep_lock_file,
         },
-        append: a.append,
     })
 }
 

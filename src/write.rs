@@ -16,11 +16,11 @@ use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::{lock, log};
 
-mod append;
-
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
 pub const SPILL_THRESHOLD: usize = 16 << 20;
+
+mod append;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -29,6 +29,8 @@ pub struct Options {
     pub input: Option<PathBuf>,
     pub stream: bool,
     pub allow_empty: bool,
+    /// `--append`: old content + input, read under the lock (see `append`).
+    pub append: bool,
     /// Write through symlinks (default) or replace the link (`--no-follow`).
     pub follow: bool,
     /// fsync the file and the directory (off with `--no-fsync`).
@@ -40,8 +42,6 @@ pub struct Options {
     pub owner: Owner,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
-    /// `--append`: old content + input, read under the lock (see `append`).
-    pub append: bool,
 }
 
 /// What happened, for the caller's log line.
