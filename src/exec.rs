@@ -201,6 +201,8 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
     let mut env = Vec::new();
     if o.inherit {
         env.push((lock::HELD_ENV, held.share_with_children()?));
+    } else if let Some(rest) = held.withhold_from_children()? {
+        env.push((lock::HELD_ENV, rest));
     }
     let cmd = display(&o.argv);
     let how = if held.inherited() {

@@ -125,6 +125,28 @@ impl Lock {
         })
     }
 
+    /// The opposite, for `awrite-lock --close` nested in an outer one: a
+    /// lock we inherited must not reach our children either. Sets
+    /// close-on-exec on it and returns `AWRITE_HELD_LOCKS` without its
+    /// entry; `None` when there is nothing to withhold (our own descriptor
+    /// is close-on-exec already).
+    pub fn withhold_from_children(&self) -> Result<Option<String>> {
+        let Some(fd) = self.inherited_fd else {
+            return Ok(None);
+        };
+        // SAFETY: fcntl on a descriptor we inherited and keep open.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+            return Err(Error::io(self.path.display(), io::Error::last_os_error()));
+        }
+        let held = std::env::var(HELD_ENV).unwrap_or_default();
+        let prefix = format!("{fd}:");
+        let rest: Vec<&str> = held
+            .split(',')
+            .filter(|e| !e.is_empty() && !e.starts_with(&prefix))
+            .collect();
+        Ok(Some(rest.join(",")))
+    }
+
     /// Release now; problems deleting the lock file are warnings (PRD FR-6).
     pub fn release(mut self) {
         self.release_inner();

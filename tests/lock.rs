@@ -509,6 +509,17 @@ fn close_makes_nested_use_wait() {
         .run()
         .ok();
     assert_eq!(out.stdout(), "[]\n");
+    // --close nested in an outer awrite-lock on the same target: the lock
+    // it inherited does not reach its command either.
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args(["n", "--", "awrite-lock", "-o", "-n", "n", "-c"])
+        .arg("echo 1 | awrite -t 0.3 n; echo $? \"[$AWRITE_HELD_LOCKS]\"")
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "2 []\n");
+    assert!(!env.exists("n"));
 }
 
 #[test]
