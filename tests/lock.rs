@@ -312,6 +312,15 @@ fn sigterm_is_forwarded_and_no_child_is_left() {
             .args(["-v", "--json", "n", "--", "sh", "-c"])
             .arg("echo $$ > pid; exec sleep 60");
         c.cmd.stderr(Stdio::piped());
+        // A test run in the background of a non-interactive shell has
+        // SIGINT ignored, and ignored signals stay ignored: reset them.
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c.cmd, move || {
+                nix::libc::signal(sig as i32, nix::libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let child = c.spawn();
         let pid = read_pid(&env.path("pid"));
         assert!(Path::new(&format!("/proc/{pid}")).exists());
