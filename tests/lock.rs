@@ -705,3 +705,34 @@ fn lock_file_option_and_lock_mode() {
         .ok();
     assert_eq!(out.stdout(), "ok\n");
 }
+
+/// Many processes, each deleting the lock file when it leaves: every one
+/// checks it is alone in the critical section (mkdir fails if another is
+/// inside). Without the dev/ino re-check after flock, waiters that locked
+/// the unlinked inode overlap with newcomers on the new file.
+#[test]
+fn lock_file_deletion_never_breaks_exclusion() {
+    let env = Env::new();
+    let path = path_with_farm(&env);
+    let body = "mkdir inside 2>/dev/null || { touch overlap; exit 1; }; \
+                sleep 0.002; rmdir inside";
+    let children: Vec<Child> = (0..12)
+        .map(|_| {
+            let script =
+                format!("for i in $(seq 40); do awrite-lock L -c '{body}' || touch failed; done");
+            Command::new("sh")
+                .args(["-c", &script])
+                .current_dir(env.dir.path())
+                .env_clear()
+                .env("PATH", &path)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        c.wait().unwrap();
+    }
+    assert!(!env.exists("overlap"), "two processes were inside at once");
+    assert!(!env.exists("failed"));
+    assert!(!env.exists("L.lock"));
+}
