@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
-use crate::{lock, log};
+use crate::{backup, lock, log};
 
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
@@ -38,6 +38,8 @@ pub struct Options {
     pub owner: Owner,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
+    /// `--backup*`: back up the old file under the lock, before the rename.
+    pub backup: Option<backup::Options>,
 }
 
 /// What happened, for the caller's log line.
@@ -56,7 +58,9 @@ impl Input {
         match path {
             None => {
                 // SAFETY: fd 0 belongs to the process; ManuallyDrop keeps it open.
-                Ok(Input::Stdin(ManuallyDrop::new(unsafe { File::from_raw_fd(0) })))
+                Ok(Input::Stdin(ManuallyDrop::new(unsafe {
+                    File::from_raw_fd(0)
+                })))
             }
             Some(p) => File::open(p)
                 .map(Input::File)
@@ -141,7 +145,10 @@ pub fn run(opts: &Options) -> Result<Report> {
     let shown = target.display();
     if target.real != target.given {
         log::debug(
-            &format!("{shown} is a symlink; writing through to {}", target.real.display()),
+            &format!(
+                "{shown} is a symlink; writing through to {}",
+                target.real.display()
+            ),
             &[("target", json!(shown))],
         );
     }
@@ -193,6 +200,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         tmp.sync(&target)?;
     }
     let held = lock::acquire(&shown, &lock_path, &opts.lock)?;
+    if let Some(b) = &opts.backup {
+        backup::before_replace(&target, b, opts.owner, opts.durable)?;
+    }
     tmp.commit(&target, opts.durable)?;
     drop(held);
     log::info(

@@ -1,0 +1,941 @@
+//! Backups: `awrite --backup*` and the `awrite-backup` applet.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::util::*;
+
+fn meta(env: &Env, rel: &str) -> std::fs::Metadata {
+    std::fs::symlink_metadata(env.path(rel)).unwrap()
+}
+
+fn mode(env: &Env, rel: &str) -> u32 {
+    meta(env, rel).mode() & 0o7777
+}
+
+fn chmod(env: &Env, rel: &str, m: u32) {
+    std::fs::set_permissions(env.path(rel), std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// Names in `rel` (a directory below the test dir), sorted.
+fn ls_in(env: &Env, rel: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(env.path(rel))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Is `name` a timestamped backup name of `base` with `suffix`?
+fn stamped(name: &str, base: &str, suffix: &str) -> bool {
+    let Some(mid) = name
+        .strip_prefix(&format!("{base}."))
+        .and_then(|r| r.strip_suffix(suffix))
+    else {
+        return false;
+    };
+    let b = mid.as_bytes();
+    b.len() >= 15
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && (b.len() == 15 || (b[15] == b'-' && b[16..].iter().all(u8::is_ascii_digit)))
+}
+
+/// A small tmpfs, for a backup directory on another file system.
+/// Unmounted on drop. Fails loudly where mounting is not permitted: the
+/// cross-device path must really be exercised (CI runs as root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn new(dir: PathBuf) -> Tmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            st.success(),
+            "cannot mount a tmpfs on {} (this test needs root, as in CI)",
+            dir.display()
+        );
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn dev(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().dev()
+}
+
+/// `--list --json` / `--json` stdout with the mtime checked and redacted.
+fn redact_mtime(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = v["mtime"].as_str().unwrap();
+            t.parse::<jiff::Timestamp>()
+                .unwrap_or_else(|e| panic!("mtime {t}: {e}"));
+            v["mtime"] = "[MTIME]".into();
+            v.to_string() + "\n"
+        })
+        .collect()
+}
+
+// ---- awrite --backup ------------------------------------------------------
+
+#[test]
+fn backup_plain_links_old_inode_and_keeps_one_generation() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o640);
+    let old_ino = meta(&env, "f").ino();
+    env.cmd("awrite").args(["-b", "f"]).stdin("v2\n").run().ok();
+    assert_eq!(env.read("f"), "v2\n");
+    assert_eq!(env.read("f.backup"), "v1\n");
+    assert_eq!(
+        meta(&env, "f.backup").ino(),
+        old_ino,
+        "a hard link of the old inode"
+    );
+    assert_eq!(mode(&env, "f.backup"), 0o640);
+    assert_eq!(env.ls(), ["f", "f.backup"]);
+    // Single generation: the next write replaces the backup.
+    env.cmd("awrite")
+        .args(["--backup", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("f.backup"), "v2\n");
+    assert_eq!(env.read("f"), "v3\n");
+    assert_eq!(env.ls(), ["f", "f.backup"]);
+}
+
+#[test]
+fn backup_messages_verbose_and_json() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "-v", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    snap!("backup_awrite_verbose", out.stderr());
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "-v", "--json", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    let lines = out.json_lines();
+    let b = lines.iter().find(|l| l["backup"].is_string()).unwrap();
+    assert_eq!(b["method"], "link");
+    assert_eq!(b["bytes"], 3);
+    snap!("backup_awrite_json", out.stderr());
+}
+
+#[test]
+fn backup_no_backup_for_missing_target() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "-v", "--backup-timestamp", "new"])
+        .stdin("x\n")
+        .run()
+        .ok();
+    assert_eq!(env.ls(), ["new"]);
+    snap!("backup_awrite_no_target", out.stderr());
+}
+
+#[test]
+fn backup_suffix_implies_backup() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    env.cmd("awrite")
+        .args(["--backup-suffix", ".bak", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    env.cmd("awrite")
+        .args(["--backup-suffix=~", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("f.bak"), "v1\n");
+    assert_eq!(env.read("f~"), "v2\n");
+    assert_eq!(env.ls(), ["f", "f.bak", "f~"]);
+}
+
+#[test]
+fn backup_bad_suffixes_are_usage_errors() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    for (name, suffix) in [
+        ("backup_usage_empty_suffix", ""),
+        ("backup_usage_slash_suffix", "/x"),
+        ("backup_usage_lock_suffix", ".lock"),
+    ] {
+        let out = env
+            .cmd("awrite")
+            .args(["--backup-suffix", suffix, "f"])
+            .stdin("v2\n")
+            .run()
+            .code_is(1);
+        snap!(name, out.stderr());
+    }
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-mode", "0999", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    snap!("backup_usage_bad_mode", out.stderr());
+    let out = env
+        .cmd("awrite")
+        .args(["--json", "--backup-suffix", "", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    assert_eq!(out.json_lines().len(), 1);
+    snap!("backup_usage_empty_suffix_json", out.stderr());
+    assert_eq!(env.read("f"), "v1\n");
+    assert_eq!(env.ls(), ["f"]);
+}
+
+#[test]
+fn backup_dir_same_fs() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("bk")).unwrap();
+    env.write("sub/f", "v1\n");
+    let old_ino = meta(&env, "sub/f").ino();
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-dir", "bk", "-v", "sub/f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("bk/f.backup"), "v1\n");
+    assert_eq!(meta(&env, "bk/f.backup").ino(), old_ino);
+    assert_eq!(ls_in(&env, "bk"), ["f.backup"]);
+    assert_eq!(ls_in(&env, "sub"), ["f"]);
+    assert!(out
+        .stderr()
+        .contains("Backed up sub/f to bk/f.backup (hard link)"));
+    // Combined with a suffix and a timestamp.
+    env.cmd("awrite")
+        .args([
+            "--backup-dir=bk",
+            "--backup-suffix",
+            ".old",
+            "--backup-timestamp",
+            "sub/f",
+        ])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    let names = ls_in(&env, "bk");
+    assert_eq!(names.len(), 2, "{names:?}");
+    let st = names.iter().find(|n| n.ends_with(".old")).unwrap();
+    assert!(stamped(st, "f", ".old"), "{st}");
+    assert_eq!(env.read(&format!("bk/{st}")), "v2\n");
+}
+
+#[test]
+fn backup_dir_missing_or_not_a_dir() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-dir", "nowhere", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    snap!("backup_dir_missing", out.stderr());
+    env.write("plain", "");
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-dir", "plain", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    snap!("backup_dir_not_dir", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--backup-dir", "nowhere", "f"])
+        .run()
+        .code_is(1);
+    snap!("backup_make_dir_missing", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--list", "--backup-dir", "nowhere", "f"])
+        .run()
+        .code_is(1);
+    assert_eq!(out.stderr(), env_stderr_dir_missing());
+    // The target is untouched and no debris is left.
+    assert_eq!(env.read("f"), "v1\n");
+    assert_eq!(env.ls(), ["f", "plain"]);
+}
+
+fn env_stderr_dir_missing() -> String {
+    "Error: nowhere: backup directory does not exist\nHint: Create it first (mkdir -p nowhere)\n"
+        .into()
+}
+
+#[test]
+fn backup_dir_on_another_file_system() {
+    let env = Env::new();
+    let mnt = Tmpfs::new(env.path("mnt"));
+    assert_ne!(
+        dev(&mnt.0),
+        dev(env.dir.path()),
+        "tmpfs is a different file system"
+    );
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o640);
+    std::os::unix::fs::chown(env.path("f"), Some(65534), Some(65534)).unwrap();
+    let old = meta(&env, "f");
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "--backup-dir", "mnt", "-v", "--json", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    let lines = out.json_lines();
+    let b = lines.iter().find(|l| l["backup"].is_string()).unwrap();
+    assert_eq!(b["method"], "copy", "EXDEV: copied");
+    snap!("backup_awrite_copy_json", out.stderr());
+    assert_eq!(env.read("mnt/f.backup"), "v1\n");
+    let m = meta(&env, "mnt/f.backup");
+    assert_eq!(m.mode() & 0o7777, 0o640, "old mode");
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (65534, 65534),
+        "old owner where permitted"
+    );
+    assert_eq!(m.mtime(), old.mtime(), "old mtime, like a link");
+    assert_eq!(ls_in(&env, "mnt"), ["f.backup"], "no temp debris");
+    // Overwrite on the tmpfs, and timestamped copies that never collide.
+    env.cmd("awrite")
+        .args(["--backup-dir", "mnt", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("mnt/f.backup"), "v2\n");
+    for v in ["v4\n", "v5\n"] {
+        env.cmd("awrite")
+            .args(["--backup-timestamp", "--backup-dir", "mnt", "f"])
+            .stdin(v)
+            .run()
+            .ok();
+    }
+    let names = ls_in(&env, "mnt");
+    assert_eq!(names.len(), 3, "{names:?}");
+    let mut contents: Vec<String> = names
+        .iter()
+        .filter(|n| stamped(n, "f", ".backup"))
+        .map(|n| env.read(&format!("mnt/{n}")))
+        .collect();
+    contents.sort();
+    assert_eq!(contents, ["v3\n", "v4\n"]);
+    // awrite-backup and restore across the file systems too.
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--backup-dir", "mnt", "f"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "mnt/f.backup\n");
+    assert_eq!(env.read("mnt/f.backup"), "v5\n");
+    env.cmd("awrite").arg("f").stdin("v6\n").run().ok();
+    env.cmd("awrite-backup")
+        .args(["--restore", "--backup-dir", "mnt", "f"])
+        .run()
+        .ok();
+    assert_eq!(env.read("f"), "v5\n");
+    drop(mnt);
+}
+
+#[test]
+fn backup_timestamp_names_and_same_second() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    env.cmd("awrite")
+        .args(["--backup-timestamp", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    env.cmd("awrite")
+        .args(["--backup-timestamp", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    let names: Vec<String> = env.ls().into_iter().filter(|n| n != "f").collect();
+    assert_eq!(names.len(), 2, "both backups exist: {names:?}");
+    assert!(
+        names.iter().all(|n| stamped(n, "f", ".backup")),
+        "{names:?}"
+    );
+    let mut contents: Vec<String> = names.iter().map(|n| env.read(n)).collect();
+    contents.sort();
+    assert_eq!(contents, ["v1\n", "v2\n"]);
+}
+
+/// Deterministic collision: every name the next backup could pick for its
+/// second is taken, so it must use `-1` and must not touch the others.
+#[test]
+fn backup_timestamp_collision_takes_next_number() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let first = env
+        .cmd("awrite-backup")
+        .args(["--backup-timestamp", "f"])
+        .run()
+        .ok()
+        .stdout();
+    let first = first.trim().to_string();
+    let stamp = &first["f.".len()..first.len() - ".backup".len()];
+    let t0 = jiff::civil::DateTime::strptime("%Y%m%d-%H%M%S", stamp).unwrap();
+    let mut decoys = Vec::new();
+    for k in 1..=5 {
+        let t = t0.checked_add(jiff::SignedDuration::from_secs(k)).unwrap();
+        let name = format!("f.{}.backup", t.strftime("%Y%m%d-%H%M%S"));
+        env.write(&name, "decoy\n");
+        decoys.push(name);
+    }
+    env.cmd("awrite").arg("f").stdin("v2\n").run().ok();
+    let second = env
+        .cmd("awrite-backup")
+        .args(["--backup-timestamp", "f"])
+        .run()
+        .ok()
+        .stdout();
+    let second = second.trim();
+    assert!(second.ends_with("-1.backup"), "{second}");
+    assert!(stamped(second, "f", ".backup"), "{second}");
+    assert_eq!(env.read(second), "v2\n");
+    assert_eq!(env.read(&first), "v1\n");
+    for d in &decoys {
+        assert_eq!(env.read(d), "decoy\n");
+    }
+    // awrite's own (linked) timestamped backup collides the same way.
+    env.cmd("awrite")
+        .args(["--backup-timestamp", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    let n = env.ls().len();
+    assert_eq!(n, 1 + 1 + 5 + 1 + 1, "{:?}", env.ls());
+    for d in &decoys {
+        assert_eq!(env.read(d), "decoy\n");
+    }
+}
+
+/// Backups racing for one name (different locks, so nothing serialises
+/// them) all survive under distinct names.
+#[test]
+fn backup_timestamp_race_never_overwrites() {
+    let env = Env::new();
+    env.write("f", "data\n");
+    let kids: Vec<_> = (0..8)
+        .map(|i| {
+            env.cmd("awrite-backup")
+                .args(["--backup-timestamp", "--lock-file"])
+                .arg(format!("l{i}"))
+                .arg("f")
+                .cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut made = Vec::new();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        made.push(String::from_utf8(o.stdout).unwrap().trim().to_string());
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 8, "distinct names: {made:?}");
+    for m in &made {
+        assert_eq!(env.read(m), "data\n");
+    }
+    assert_eq!(env.ls().len(), 9, "{:?}", env.ls());
+}
+
+#[test]
+fn backup_mode_option_forces_a_copy() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o644);
+    let old_ino = meta(&env, "f").ino();
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-mode", "0600", "-vv", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    assert!(out.stderr().contains("(copy)"), "{}", out.stderr());
+    assert_eq!(env.read("f.backup"), "v1\n");
+    assert_eq!(mode(&env, "f.backup"), 0o600);
+    assert_ne!(meta(&env, "f.backup").ino(), old_ino);
+    assert_eq!(mode(&env, "f"), 0o644, "the target keeps its mode");
+    assert_eq!(env.ls(), ["f", "f.backup"]);
+    // The same mode as the file: a link is enough.
+    let ino = meta(&env, "f").ino();
+    env.cmd("awrite")
+        .args(["--backup-mode", "644", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    assert_eq!(meta(&env, "f.backup").ino(), ino);
+    // With --mode for the new file, the backup still has the old mode.
+    env.cmd("awrite")
+        .args(["-b", "--mode", "0600", "f"])
+        .stdin("v4\n")
+        .run()
+        .ok();
+    assert_eq!(mode(&env, "f.backup"), 0o644);
+    assert_eq!(mode(&env, "f"), 0o600);
+}
+
+#[test]
+fn backup_follows_symlinks_like_the_write() {
+    let env = Env::new();
+    env.write("real/f", "v1\n");
+    std::os::unix::fs::symlink("real/f", env.path("link")).unwrap();
+    env.cmd("awrite")
+        .args(["-b", "link"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("real/f.backup"), "v1\n");
+    assert!(!env.exists("link.backup"));
+    let out = env.cmd("awrite-backup").arg("link").run().ok();
+    assert_eq!(out.stdout(), "real/f.backup\n");
+    assert_eq!(env.read("real/f.backup"), "v2\n");
+    // --no-follow replaces the link itself, which is not backed up.
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "--no-follow", "link"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    snap!("backup_no_follow_link", out.stderr());
+    assert_eq!(env.read("real/f"), "v2\n");
+    assert_eq!(env.ls(), ["link", "real"]);
+}
+
+/// 50 writers with --backup: the final backup is exactly one earlier,
+/// complete version, and a reader never sees a partial backup.
+#[test]
+fn backup_concurrent_writers() {
+    let env = Env::new();
+    let payload = |i: usize| format!("{}\n", format!("writer-{i:02}-").repeat(4000));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let path = env.path("f.backup");
+        let valid: Vec<String> = (0..50).map(payload).collect();
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(s) = std::fs::read_to_string(&path) {
+                    assert!(
+                        valid.contains(&s),
+                        "partial backup seen ({} bytes)",
+                        s.len()
+                    );
+                    seen += 1;
+                }
+            }
+            seen
+        })
+    };
+    let kids: Vec<_> = (0..50)
+        .map(|i| {
+            let mut c = env.cmd("awrite").args(["--backup", "f"]).cmd;
+            c.stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut k = c.spawn().unwrap();
+            let mut sin = k.stdin.take().unwrap();
+            let data = payload(i);
+            std::thread::spawn(move || {
+                use std::io::Write;
+                sin.write_all(data.as_bytes()).unwrap();
+            });
+            k
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+    let fin = env.read("f");
+    let bak = env.read("f.backup");
+    let all: Vec<String> = (0..50).map(payload).collect();
+    assert!(all.contains(&fin));
+    assert!(all.contains(&bak), "the backup is one complete version");
+    assert_ne!(fin, bak, "the backup is an earlier version");
+    assert_eq!(env.ls(), ["f", "f.backup"], "no debris");
+}
+
+/// protected_hardlinks forbids an ordinary user to link a set-user-ID file
+/// of someone else (EPERM): the backup is copied instead, and the copy,
+/// owned by that user, loses the set-user-ID bit.
+#[test]
+fn backup_eperm_falls_back_to_copy_and_drops_setuid() {
+    let env = Env::new();
+    let protected = std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").unwrap();
+    assert_eq!(
+        protected.trim(),
+        "1",
+        "the test needs fs.protected_hardlinks=1"
+    );
+    std::os::unix::fs::chown(env.dir.path(), Some(65534), Some(65534)).unwrap();
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o4766);
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(BIN)
+        .args(["-b", "-v", "--json", "f"]);
+    let mut cmd = env.cmd("awrite");
+    cmd.cmd = c;
+    cmd.cmd
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    // argv[0] of BIN run by setpriv is its path, which ends in "awrite".
+    let out = cmd.stdin("v2\n").run().ok();
+    let lines = out.json_lines();
+    let b = lines.iter().find(|l| l["backup"].is_string()).unwrap();
+    assert_eq!(b["method"], "copy");
+    assert_eq!(env.read("f.backup"), "v1\n");
+    let m = meta(&env, "f.backup");
+    assert_eq!(m.uid(), 65534);
+    assert_eq!(
+        m.mode() & 0o7777,
+        0o766,
+        "set-user-ID dropped on a copy owned by another user"
+    );
+}
+
+// ---- awrite-backup --------------------------------------------------------
+
+#[test]
+fn backup_make_is_an_independent_copy() {
+    let env = Env::new();
+    env.write("f", "original\n");
+    chmod(&env, "f", 0o600);
+    std::os::unix::fs::chown(env.path("f"), Some(65534), Some(65534)).unwrap();
+    let out = env.cmd("awrite-backup").arg("f").run().ok();
+    assert_eq!(out.stdout(), "f.backup\n");
+    assert_eq!(out.stderr(), "");
+    assert_ne!(meta(&env, "f.backup").ino(), meta(&env, "f").ino());
+    let m = meta(&env, "f.backup");
+    assert_eq!(m.mode() & 0o7777, 0o600);
+    assert_eq!((m.uid(), m.gid()), (65534, 65534), "root keeps the owner");
+    assert_eq!(m.mtime(), meta(&env, "f").mtime());
+    // In-place change of FILE (same inode): the backup does not follow.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(env.path("f"))
+            .unwrap();
+        f.write_all(b"CHANGED!!\n").unwrap();
+    }
+    assert_eq!(env.read("f"), "CHANGED!!\n");
+    assert_eq!(env.read("f.backup"), "original\n");
+    assert_eq!(env.ls(), ["f", "f.backup"], "lock file and temps removed");
+    // Overwrites the plain backup; --backup-mode and --backup-suffix.
+    env.cmd("awrite-backup")
+        .args(["--backup-mode", "0640", "--backup-suffix", ".bak", "f"])
+        .run()
+        .ok();
+    assert_eq!(mode(&env, "f.bak"), 0o640);
+    assert_eq!(env.read("f.bak"), "CHANGED!!\n");
+    env.cmd("awrite-backup").arg("f").run().ok();
+    assert_eq!(env.read("f.backup"), "CHANGED!!\n");
+}
+
+#[test]
+fn backup_make_several_files_and_json() {
+    let env = Env::new();
+    env.write("a", "aa\n");
+    env.write("b", "bbb\n");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--json", "-v", "a", "missing", "b"])
+        .run()
+        .code_is(1);
+    snap!("backup_make_json_stdout", redact_mtime(&out.stdout()));
+    snap!("backup_make_json_stderr", out.stderr());
+    assert_eq!(env.read("a.backup"), "aa\n");
+    assert_eq!(env.read("b.backup"), "bbb\n");
+    let out = env.cmd("awrite-backup").arg("missing").run().code_is(1);
+    snap!("backup_make_missing_file", out.stderr());
+    assert_eq!(env.ls(), ["a", "a.backup", "b", "b.backup"]);
+}
+
+#[test]
+fn backup_make_under_the_lock() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    // Its own process group, so the shell and its sleep go too.
+    let mut holder = Command::new("flock")
+        .current_dir(env.dir.path())
+        .args(["f.lock", "-c", "touch ready; sleep 30"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for(&env.path("ready"));
+    let out = env.cmd("awrite-backup").args(["-n", "f"]).run().code_is(2);
+    snap!("backup_make_locked", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--timeout", "0.2", "f"])
+        .run()
+        .code_is(2);
+    snap!("backup_make_timeout", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "--no-wait", "f"])
+        .run()
+        .code_is(2);
+    assert!(out.stderr().contains("File locked by another process"));
+    // Another lock file is not held.
+    env.cmd("awrite-backup")
+        .args(["--lock-file", "other.lock", "--keep-lock-file", "f"])
+        .run()
+        .ok();
+    assert!(env.exists("other.lock"), "--keep-lock-file");
+    let pg = nix::unistd::Pid::from_raw(holder.id() as i32);
+    nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL).unwrap();
+    holder.wait().unwrap();
+    env.cmd("awrite-backup").args(["-n", "f"]).run().ok();
+    assert_eq!(env.read("f.backup"), "v1\n");
+}
+
+#[test]
+fn backup_list_newest_first() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    // Distinct mtimes, set explicitly (no sleeping).
+    let set_mtime = |rel: &str, secs: i64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(env.path(rel))
+            .unwrap();
+        f.set_modified(t).unwrap();
+    };
+    env.write("f.20260101-100000.backup", "old\n");
+    set_mtime("f.20260101-100000.backup", 1_767_261_600);
+    env.write("f.20260102-100000.backup", "mid\n");
+    set_mtime("f.20260102-100000.backup", 1_767_348_000);
+    env.write("f.backup", "newest\n");
+    set_mtime("f.backup", 1_767_434_400);
+    // Not backups of f.
+    env.write("f.20260102-100000.bak", "");
+    env.write("fx.backup", "");
+    env.write("f.2026-01-01.backup", "");
+    std::os::unix::fs::symlink("f", env.path("f.20260103-100000.backup")).unwrap();
+    let out = env.cmd("awrite-backup").args(["--list", "f"]).run().ok();
+    assert_eq!(
+        out.stdout(),
+        "f.backup\nf.20260102-100000.backup\nf.20260101-100000.backup\n"
+    );
+    assert_eq!(out.stderr(), "");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--list", "--json", "f"])
+        .run()
+        .ok();
+    snap!("backup_list_json", out.stdout());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["-l", "--backup-suffix", ".bak", "./f"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "./f.20260102-100000.bak\n");
+    // The file itself need not exist to list (or restore) its backups.
+    std::fs::remove_file(env.path("f")).unwrap();
+    let out = env.cmd("awrite-backup").args(["--list", "f"]).run().ok();
+    assert_eq!(out.stdout().lines().count(), 3);
+}
+
+#[test]
+fn backup_list_none() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--list", "f"])
+        .run()
+        .code_is(1);
+    assert_eq!(out.stdout(), "");
+    snap!("backup_list_none", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--list", "--json", "f"])
+        .run()
+        .code_is(1);
+    snap!("backup_list_none_json", out.stderr());
+}
+
+#[test]
+fn backup_restore_round_trip() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o640);
+    env.cmd("awrite-backup").arg("f").run().ok();
+    env.cmd("awrite")
+        .args(["--mode", "0600", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "-v", "f"])
+        .run()
+        .ok();
+    snap!("backup_restore_verbose", out.stderr());
+    assert_eq!(out.stdout(), "");
+    assert_eq!(env.read("f"), "v1\n");
+    assert_eq!(mode(&env, "f"), 0o640, "the backup's mode");
+    assert_eq!(env.read("f.backup"), "v1\n", "the backup stays");
+    assert_eq!(env.ls(), ["f", "f.backup"]);
+    // --from picks one; a deleted file is recreated.
+    env.cmd("awrite")
+        .args(["--backup-timestamp", "f"])
+        .stdin("v3\n")
+        .run()
+        .ok();
+    let st = env
+        .ls()
+        .into_iter()
+        .find(|n| stamped(n, "f", ".backup"))
+        .unwrap();
+    std::fs::remove_file(env.path("f")).unwrap();
+    env.cmd("awrite-backup")
+        .args(["--restore", "f", "--from"])
+        .arg(&st)
+        .run()
+        .ok();
+    assert_eq!(env.read("f"), "v1\n");
+    // A symlinked target is restored through the link.
+    std::os::unix::fs::symlink("f", env.path("link")).unwrap();
+    env.cmd("awrite").arg("f").stdin("v4\n").run().ok();
+    env.cmd("awrite-backup")
+        .args(["--restore", "link", "--from", "f.backup"])
+        .run()
+        .ok();
+    assert!(meta(&env, "link").file_type().is_symlink());
+    assert_eq!(env.read("f"), "v1\n");
+}
+
+#[test]
+fn backup_restore_errors() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "f"])
+        .run()
+        .code_is(1);
+    snap!("backup_restore_none", out.stderr());
+    env.write("other.backup", "x\n");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "f", "--from", "other.backup"])
+        .run()
+        .code_is(1);
+    snap!("backup_from_wrong_name", out.stderr());
+    env.write("sub/f.backup", "x\n");
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "f", "--from", "sub/f.backup"])
+        .run()
+        .code_is(1);
+    snap!("backup_from_wrong_dir", out.stderr());
+    std::os::unix::fs::symlink("other.backup", env.path("f.backup")).unwrap();
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "f", "--from", "f.backup"])
+        .run()
+        .code_is(1);
+    snap!("backup_from_not_regular", out.stderr());
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "f", "--from", "f.20260101-000000.backup"])
+        .run()
+        .code_is(1);
+    snap!("backup_from_missing", out.stderr());
+    assert_eq!(env.read("f"), "v1\n");
+    // With --backup-dir, --from must be in that directory.
+    env.cmd("awrite-backup")
+        .args([
+            "--backup-dir",
+            "sub",
+            "--restore",
+            "f",
+            "--from",
+            "sub/f.backup",
+        ])
+        .run()
+        .ok();
+    assert_eq!(env.read("f"), "x\n");
+}
+
+#[test]
+fn backup_applet_usage_errors() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let cases: &[(&str, &[&str])] = &[
+        ("backup_usage_no_file", &[]),
+        ("backup_usage_list_restore", &["--list", "--restore", "f"]),
+        ("backup_usage_from_alone", &["--from", "f.backup", "f"]),
+        ("backup_usage_restore_two", &["--restore", "f", "g"]),
+        (
+            "backup_usage_list_timestamp",
+            &["--list", "--backup-timestamp", "f"],
+        ),
+        (
+            "backup_usage_restore_mode",
+            &["--restore", "--backup-mode", "600", "f"],
+        ),
+        ("backup_usage_list_lock", &["--list", "--no-wait", "f"]),
+        ("backup_usage_wait_conflict", &["--wait", "-n", "f"]),
+        ("backup_usage_bad_timeout", &["-t", "soon", "f"]),
+        (
+            "backup_usage_applet_suffix",
+            &["--backup-suffix", "a/b", "f"],
+        ),
+    ];
+    for (name, args) in cases {
+        let out = env.cmd("awrite-backup").args(*args).run().code_is(1);
+        snap!(*name, out.stderr());
+    }
+    assert_eq!(env.ls(), ["f"]);
+}
+
+#[test]
+fn backup_help() {
+    let env = Env::new();
+    let out = env.cmd("awrite-backup").arg("--help").run().ok();
+    snap!("backup_help", out.stdout());
+}
