@@ -89,7 +89,7 @@ pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("invalid number of seconds '{s}'"))?;
-    if !v.is_finite() || v < 0.0 || v > 1e9 {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(format!("invalid number of seconds '{s}'"));
     }
     Ok(std::time::Duration::from_secs_f64(v))

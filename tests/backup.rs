@@ -1,8 +1,8 @@
 //! Backups: `awrite --backup*` and the `awrite-backup` applet.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::*;

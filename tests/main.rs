@@ -7,3 +7,4 @@ mod util;
 
 mod awrite;
 mod backup;
+mod docs;

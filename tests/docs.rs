@@ -1,0 +1,78 @@
+//! Documentation stays complete: every option in an applet's --help is in
+//! its man page and in the README, and the man pages lint clean.
+
+use std::process::Command;
+
+use crate::util::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Long options listed in `applet --help`.
+fn long_options(applet: &str) -> Vec<String> {
+    let env = Env::new();
+    let help = env.cmd(applet).arg("--help").run().ok().stdout();
+    let mut opts: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Options:"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(',').to_string())
+        .collect();
+    opts.dedup();
+    assert!(
+        opts.len() > 3,
+        "{applet}: no options found in --help:\n{help}"
+    );
+    opts
+}
+
+/// The man page rendered as plain text.
+fn man_text(page: &str) -> String {
+    assert!(have("mandoc"), "mandoc is needed (apt-get install mandoc)");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("mandoc -T ascii {ROOT}/man/{page}.1 | col -b"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn check(applet: &str) {
+    let man = man_text(applet);
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    for opt in long_options(applet) {
+        assert!(man.contains(&opt), "man/{applet}.1 does not document {opt}");
+        assert!(
+            readme.contains(&opt),
+            "README.md does not mention {opt} ({applet})"
+        );
+    }
+}
+
+#[test]
+fn awrite_options_documented() {
+    check("awrite");
+}
+
+#[test]
+fn man_pages_lint_clean() {
+    assert!(have("mandoc"), "mandoc is needed (apt-get install mandoc)");
+    let mut pages = 0;
+    for e in std::fs::read_dir(format!("{ROOT}/man")).unwrap() {
+        let p = e.unwrap().path();
+        let out = Command::new("mandoc")
+            .args(["-T", "lint", "-W", "warning"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let msg = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && msg.is_empty(),
+            "{}: {msg}",
+            p.display()
+        );
+        pages += 1;
+    }
+    assert!(pages >= 1);
+}
