@@ -686,7 +686,10 @@ impl Entry {
 fn no_backups(target: &Target, dir: &Path, suffix: &str) -> Error {
     Error::other(
         target.display(),
-        format!("no backups found in {} (suffix '{suffix}')", dir.display()),
+        format!(
+            "no backups found in '{}' (suffix '{suffix}')",
+            dir.display()
+        ),
     )
     .with_hint("Check --backup-dir and --backup-suffix; make one with awrite-backup FILE")
 }
@@ -764,7 +767,10 @@ fn check_from(target: &Target, opts: &Options, from: &Path) -> Result<PathBuf> {
         _ => false,
     };
     if !same_dir {
-        return Err(not_backup(&format!("not in {}", dir.display())));
+        return Err(not_backup(&format!(
+            "not in the backup directory '{}'",
+            dir.display()
+        )));
     }
     Ok(from.to_path_buf())
 }

@@ -695,10 +695,11 @@ fn backup_make_several_files_and_json() {
 fn backup_make_under_the_lock() {
     let env = Env::new();
     env.write("f", "v1\n");
-    // Its own process group, so the shell and its sleep go too.
+    // -o: only flock itself holds the lock, so reaping it releases the
+    // lock; its own process group, so the shell and its sleep go too.
     let mut holder = Command::new("flock")
         .current_dir(env.dir.path())
-        .args(["f.lock", "-c", "touch ready; sleep 30"])
+        .args(["-o", "f.lock", "-c", "touch ready; sleep 30"])
         .process_group(0)
         .spawn()
         .unwrap();
