@@ -531,7 +531,7 @@ fn by_copy(
     let name = plain_name(target, &opts.suffix);
     let mut tmp = copy_temp(target, dir, name.clone(), &meta, opts.mode, owner)?;
     let method = clone_or_copy(&src, tmp.file())
-        .map_err(|e| Error::io_op(&shown, "cannot copy for backup", e))?;
+        .map_err(|e| Error::io_op(&shown, format!("cannot back up to {}", dir.display()), e))?;
     keep_times(tmp.file(), &meta)
         .map_err(|e| Error::io_op(&shown, "cannot set backup times", e))?;
     if durable {

@@ -362,6 +362,48 @@ fn backup_dir_on_another_file_system() {
         .run()
         .ok();
     assert_eq!(env.read("f"), "v5\n");
+    // A full backup file system: no backup, so no write, and no debris.
+    env.write("big", vec![b'x'; 5 << 20]);
+    let out = env
+        .cmd("awrite")
+        .args(["-b", "--backup-dir", "mnt", "big"])
+        .stdin("small\n")
+        .run()
+        .code_is(1);
+    snap!("backup_awrite_enospc", out.stderr());
+    assert_eq!(std::fs::metadata(env.path("big")).unwrap().len(), 5 << 20);
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--backup-dir", "mnt", "big"])
+        .run()
+        .code_is(1);
+    assert_eq!(out.stdout(), "");
+    snap!("backup_make_enospc", out.stderr());
+    let names = ls_in(&env, "mnt");
+    assert!(names.iter().all(|n| n.starts_with("f.")), "{names:?}");
+    drop(mnt);
+}
+
+#[test]
+fn backup_dir_read_only() {
+    let env = Env::new();
+    let mnt = Tmpfs::new(env.path("ro"));
+    let st = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt.0)
+        .status()
+        .unwrap();
+    assert!(st.success(), "remount read-only");
+    env.write("f", "v1\n");
+    let out = env
+        .cmd("awrite")
+        .args(["--backup-dir", "ro", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    snap!("backup_awrite_read_only", out.stderr());
+    assert_eq!(env.read("f"), "v1\n", "no backup, no write");
+    assert_eq!(env.ls(), ["f", "ro"]);
     drop(mnt);
 }
 
@@ -939,4 +981,36 @@ fn backup_help() {
     let env = Env::new();
     let out = env.cmd("awrite-backup").arg("--help").run().ok();
     snap!("backup_help", out.stdout());
+}
+
+#[test]
+fn backup_man_page_documents_every_option() {
+    let env = Env::new();
+    let help = env.cmd("awrite-backup").arg("--help").run().ok().stdout();
+    let man = Command::new("sh")
+        .arg("-c")
+        .arg(concat!(
+            "mandoc -T ascii ",
+            env!("CARGO_MANIFEST_DIR"),
+            "/man/awrite-backup.1 | col -b"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        man.status.success(),
+        "mandoc is needed (apt-get install mandoc)"
+    );
+    let man = String::from_utf8(man.stdout).unwrap();
+    let opts: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Options:"))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .collect();
+    assert!(opts.len() > 10, "{help}");
+    for o in opts {
+        assert!(man.contains(o), "man/awrite-backup.1 does not document {o}");
+    }
+    for section in ["NAMING", "EXIT STATUS", "EXAMPLES", "SECURITY", "SEE ALSO"] {
+        assert!(man.contains(&format!("\n{section}\n")), "{section}");
+    }
 }
