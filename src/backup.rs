@@ -386,14 +386,15 @@ fn by_link(
             return Ok(Some(dest));
         }
     }
-    let tmp = {
+    let tmp = loop {
         let mut reg = signals::registry();
         let path = temp_path(dir, &plain_name(target, &opts.suffix));
         match std::fs::hard_link(&target.real, &path) {
             Ok(()) => {
                 reg.temps.push(path.clone());
-                LinkTemp { path, armed: true }
+                break LinkTemp { path, armed: true };
             }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) if link_impossible(&e) => {
                 drop(reg);
                 cannot(&e);
@@ -468,13 +469,14 @@ fn copy_mode(opts_mode: Option<u32>, src: &Metadata, copy: &Metadata) -> u32 {
 fn copy_temp(
     target: &Target,
     dir: &Path,
+    shown: PathBuf,
     name: OsString,
     src_meta: &Metadata,
     mode: Option<u32>,
     owner: Owner,
 ) -> Result<TempFile> {
     let fake = Target {
-        given: dir.join(&name),
+        given: shown,
         real: dir.join(&name),
         dir: dir.to_path_buf(),
         name,
@@ -529,7 +531,16 @@ fn by_copy(
     let shown = target.display();
     let (src, meta) = open_source(&target.real, &shown)?;
     let name = plain_name(target, &opts.suffix);
-    let mut tmp = copy_temp(target, dir, name.clone(), &meta, opts.mode, owner)?;
+    let dest = join(target, opts, &name);
+    let mut tmp = copy_temp(
+        target,
+        dir,
+        dest.clone(),
+        name.clone(),
+        &meta,
+        opts.mode,
+        owner,
+    )?;
     let method = clone_or_copy(&src, tmp.file())
         .map_err(|e| Error::io_op(&shown, format!("cannot back up to {}", dir.display()), e))?;
     keep_times(tmp.file(), &meta)
@@ -543,7 +554,6 @@ fn by_copy(
         sync_dir(dir, durable)?;
         p
     } else {
-        let dest = join(target, opts, &name);
         let fake = Target {
             given: dest.clone(),
             real: dest.clone(),
@@ -798,6 +808,7 @@ pub fn restore(
     let mut tmp = copy_temp(
         target,
         &target.dir,
+        target.given.clone(),
         target.name.clone(),
         &meta,
         None,
