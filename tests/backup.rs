@@ -362,6 +362,18 @@ fn backup_dir_on_another_file_system() {
         .run()
         .ok();
     assert_eq!(env.read("f"), "v5\n");
+    // A larger file, byte for byte, across the file systems.
+    let data: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    env.write("g", &data);
+    env.cmd("awrite")
+        .args(["-b", "--backup-dir", "mnt", "g"])
+        .stdin("new\n")
+        .run()
+        .ok();
+    assert!(std::fs::read(env.path("mnt/g.backup")).unwrap() == data);
+    std::fs::remove_file(env.path("mnt/g.backup")).unwrap();
     // A full backup file system: no backup, so no write, and no debris.
     env.write("big", vec![b'x'; 5 << 20]);
     let out = env
@@ -1013,4 +1025,44 @@ fn backup_man_page_documents_every_option() {
     for section in ["NAMING", "EXIT STATUS", "EXAMPLES", "SECURITY", "SEE ALSO"] {
         assert!(man.contains(&format!("\n{section}\n")), "{section}");
     }
+}
+
+/// SIGTERM while waiting for the lock: exit 3, nothing left behind.
+#[test]
+fn backup_interrupted_while_waiting() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let mut holder = Command::new("flock")
+        .current_dir(env.dir.path())
+        .args(["-o", "f.lock", "-c", "touch ready; sleep 30"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for(&env.path("ready"));
+    let mut c = env.cmd("awrite-backup").args(["-v", "f"]).cmd;
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut kid = c.spawn().unwrap();
+    let mut err = std::io::BufReader::new(kid.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Waiting for lock") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no waiting notice");
+    }
+    let pid = nix::unistd::Pid::from_raw(kid.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let st = kid.wait().unwrap();
+    assert_eq!(st.code(), Some(3), "{rest}");
+    assert_eq!(rest, "Interrupted\n");
+    let pg = nix::unistd::Pid::from_raw(holder.id() as i32);
+    nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL).unwrap();
+    holder.wait().unwrap();
+    assert_eq!(
+        env.ls(),
+        ["f", "f.lock", "ready"],
+        "no backup, no temp file"
+    );
 }
