@@ -637,7 +637,7 @@ fn backup_concurrent_writers() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    reader.join().unwrap();
+    assert!(reader.join().unwrap() > 0, "the reader saw backups");
     let fin = env.read("f");
     let bak = env.read("f.backup");
     let all: Vec<String> = (0..50).map(payload).collect();
@@ -645,6 +645,43 @@ fn backup_concurrent_writers() {
     assert!(all.contains(&bak), "the backup is one complete version");
     assert_ne!(fin, bak, "the backup is an earlier version");
     assert_eq!(env.ls(), ["f", "f.backup"], "no debris");
+}
+
+/// 20 writers with --backup-timestamp: every version but the last is kept
+/// exactly once, whatever the seconds the backups fall in.
+#[test]
+fn backup_concurrent_timestamped_writers_keep_every_version() {
+    let env = Env::new();
+    let kids: Vec<_> = (0..20)
+        .map(|i| {
+            let mut c = env.cmd("awrite").args(["--backup-timestamp", "f"]).cmd;
+            c.stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut k = c.spawn().unwrap();
+            let mut sin = k.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                sin.write_all(format!("version {i}\n").as_bytes()).unwrap();
+            });
+            k
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut versions: Vec<String> = env
+        .ls()
+        .iter()
+        .filter(|n| stamped(n, "f", ".backup"))
+        .map(|n| env.read(n))
+        .collect();
+    assert_eq!(env.ls().len(), 20, "f and 19 backups: {:?}", env.ls());
+    versions.push(env.read("f"));
+    versions.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("version {i}\n")).collect();
+    want.sort();
+    assert_eq!(versions, want);
 }
 
 /// protected_hardlinks forbids an ordinary user to link a set-user-ID file
