@@ -83,19 +83,19 @@ struct Args {
     #[argh(switch, short = 'b')]
     backup: bool,
 
-    /// backup suffix instead of .backup (implies --backup)
+    /// backup suffix instead of .backup; implies -b
     #[argh(option, arg_name = "SUFFIX")]
     backup_suffix: Option<String>,
 
-    /// put backups in DIR, which must exist (implies --backup)
+    /// put backups in DIR, which must exist; implies -b
     #[argh(option, arg_name = "DIR")]
     backup_dir: Option<String>,
 
-    /// name backups FILE.YYYYMMDD-HHMMSS.backup, never overwriting (implies --backup)
+    /// back up as FILE.YYYYMMDD-HHMMSS.backup, never overwriting; implies -b
     #[argh(switch)]
     backup_timestamp: bool,
 
-    /// mode of the backup (default: the old file's; forces a copy) (implies --backup)
+    /// mode of the backup (default: the old file's); implies -b
     #[argh(option, arg_name = "OCTAL")]
     backup_mode: Option<String>,
 
