@@ -271,6 +271,24 @@ fn sync_dir(dir: &Path, durable: bool) -> Result<()> {
 struct LinkTemp {
     path: PathBuf,
     armed: bool,
+    /// A shared flock on the linked inode while the temp name exists: by
+    /// the awrite convention, a temp file under flock is a write in
+    /// progress, not debris for `awrite-housekeep --clean-temps` (the link
+    /// carries the old file's mtime, so it looks old).
+    _marker: Option<File>,
+}
+
+/// Best effort: without read permission there is no marker, and the
+/// window it covers is a link and a rename long.
+fn marker(path: &Path) -> Option<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock on our own descriptor.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    (r == 0).then_some(f)
 }
 
 impl Drop for LinkTemp {
@@ -392,7 +410,12 @@ fn by_link(
         match std::fs::hard_link(&target.real, &path) {
             Ok(()) => {
                 reg.temps.push(path.clone());
-                break LinkTemp { path, armed: true };
+                let _marker = marker(&path);
+                break LinkTemp {
+                    path,
+                    armed: true,
+                    _marker,
+                };
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) if link_impossible(&e) => {
@@ -785,6 +808,26 @@ fn check_from(target: &Target, opts: &Options, from: &Path) -> Result<PathBuf> {
     Ok(from.to_path_buf())
 }
 
+/// As awrite does: refuse to replace a file the caller could not write with
+/// `cat >`, although rename would allow it. (The same check as in
+/// `write`, kept here so the two modules stay independent.)
+fn check_writable(target: &Target) -> Result<()> {
+    if target.existing.is_none() {
+        return Ok(());
+    }
+    let r = nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        &target.real,
+        nix::unistd::AccessFlags::W_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    );
+    match r {
+        Err(nix::errno::Errno::EACCES) => Err(Error::other(target.display(), "Permission denied")
+            .with_hint("The file is not writable by you; check its mode and ownership")),
+        _ => Ok(()),
+    }
+}
+
 /// `awrite-backup --restore FILE [--from BACKUP]`: under FILE's lock, copy
 /// the backup (the newest when `from` is absent) into a temp file beside
 /// FILE with the backup's mode (and owner, where permitted), fsync, rename,
@@ -798,6 +841,7 @@ pub fn restore(
 ) -> Result<PathBuf> {
     let shown = target.display();
     let from = from.map(|f| check_from(target, opts, f)).transpose()?;
+    check_writable(target)?;
     let held = lock::acquire(&shown, lock_path, lock)?;
     // Chosen under the lock, so a concurrent backup cannot slip in between.
     let chosen = match from {

@@ -699,18 +699,10 @@ fn backup_eperm_falls_back_to_copy_and_drops_setuid() {
     std::os::unix::fs::chown(env.dir.path(), Some(65534), Some(65534)).unwrap();
     env.write("f", "v1\n");
     chmod(&env, "f", 0o4766);
-    let mut c = Command::new("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(BIN)
-        .args(["-b", "-v", "--json", "f"]);
-    let mut cmd = env.cmd("awrite");
-    cmd.cmd = c;
-    cmd.cmd
-        .current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin");
-    // argv[0] of BIN run by setpriv is its path, which ends in "awrite".
-    let out = cmd.stdin("v2\n").run().ok();
+    let out = as_nobody(&env, "awrite", &["-b", "-v", "--json", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
     let lines = out.json_lines();
     let b = lines.iter().find(|l| l["backup"].is_string()).unwrap();
     assert_eq!(b["method"], "copy");
@@ -1102,4 +1094,45 @@ fn backup_interrupted_while_waiting() {
         ["f", "f.lock", "ready"],
         "no backup, no temp file"
     );
+}
+
+/// `applet ARGS...` to run as nobody (65534) in the test dir.
+fn as_nobody(env: &Env, applet: &str, args: &[&str]) -> Cmd {
+    // setpriv runs BIN through a symlink named after the applet.
+    let bin = symlink_farm(env.dir.path()).join(applet);
+    let mut cmd = env.cmd(applet);
+    cmd.cmd = Command::new("setpriv");
+    cmd.cmd
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    cmd
+}
+
+/// As awrite, a restore refuses a file the caller could not write.
+#[test]
+fn backup_restore_refuses_read_only_file() {
+    let env = Env::new();
+    std::os::unix::fs::chown(env.dir.path(), Some(65534), Some(65534)).unwrap();
+    env.write("f", "v1\n");
+    chmod(&env, "f", 0o444);
+    std::os::unix::fs::chown(env.path("f"), Some(65534), Some(65534)).unwrap();
+    env.write("f.backup", "old\n");
+    std::os::unix::fs::chown(env.path("f.backup"), Some(65534), Some(65534)).unwrap();
+    let out = as_nobody(&env, "awrite-backup", &["--restore", "f"])
+        .run()
+        .code_is(1);
+    snap!("backup_restore_read_only", out.stderr());
+    assert_eq!(env.read("f"), "v1\n");
+    // Writable again: the restore works for that user.
+    chmod(&env, "f", 0o644);
+    as_nobody(&env, "awrite-backup", &["--restore", "f"])
+        .run()
+        .ok();
+    assert_eq!(env.read("f"), "old\n");
+    assert_eq!(meta(&env, "f").uid(), 65534);
+    assert_eq!(env.ls(), ["bin", "f", "f.backup"]);
 }
