@@ -1136,3 +1136,78 @@ fn backup_restore_refuses_read_only_file() {
     assert_eq!(meta(&env, "f").uid(), 65534);
     assert_eq!(env.ls(), ["bin", "f", "f.backup"]);
 }
+
+/// The backup is durable before the target is replaced: link, rename into
+/// place, fsync of the backup's directory, then the target's rename.
+/// `--no-fsync` skips every fsync, the backup's included.
+#[test]
+fn backup_fsync_order_and_no_fsync() {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let env = Env::new();
+    std::fs::create_dir(env.path("bk")).unwrap();
+    env.write("f", "v1\n");
+    let trace = |extra: &[&str], input: &str| {
+        let mut cmd = env.cmd("awrite");
+        cmd.cmd = Command::new("strace");
+        cmd.cmd
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=linkat,link,rename,renameat,renameat2,fsync,fdatasync",
+            ])
+            .args(["-a0", "-o", "trace.txt", "--", BIN])
+            .args(extra)
+            .arg("f")
+            .current_dir(env.dir.path())
+            .env_clear();
+        // strace runs BIN by path: argv[0] ends in "awrite".
+        cmd.stdin(input).run().ok();
+        let t = env.read("trace.txt");
+        std::fs::remove_file(env.path("trace.txt")).unwrap();
+        t.lines()
+            .map(|l| {
+                l.split('(')
+                    .next()
+                    .unwrap()
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let calls = trace(&["--backup-dir", "bk"], "v2\n");
+    assert_eq!(
+        calls,
+        ["fsync", "linkat", "rename", "fsync", "rename", "fsync"],
+        "temp fsync, backup link + rename + dir fsync, target rename + dir fsync"
+    );
+    assert_eq!(env.read("bk/f.backup"), "v1\n");
+    let calls = trace(&["--backup-dir", "bk", "--no-fsync"], "v3\n");
+    assert_eq!(calls, ["linkat", "rename", "rename"]);
+    assert_eq!(env.read("bk/f.backup"), "v2\n");
+}
+
+#[test]
+fn backup_with_stream_and_input() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    env.cmd("awrite")
+        .args(["-b", "--stream", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("f.backup"), "v1\n");
+    // The input may be the target itself; the backup is the old content.
+    env.cmd("awrite")
+        .args(["-b", "--input", "f", "f"])
+        .run()
+        .ok();
+    assert_eq!(env.read("f.backup"), "v2\n");
+    assert_eq!(env.read("f"), "v2\n");
+    // A failed write (empty input) makes no backup.
+    env.cmd("awrite").args(["-b", "f"]).run().code_is(1);
+    assert_eq!(env.read("f.backup"), "v2\n");
+    assert_eq!(env.ls(), ["f", "f.backup"]);
+}
