@@ -196,6 +196,13 @@ fn backup_bad_suffixes_are_usage_errors() {
     }
     let out = env
         .cmd("awrite")
+        .args(["--backup-dir", "", "f"])
+        .stdin("v2\n")
+        .run()
+        .code_is(1);
+    snap!("backup_usage_empty_dir", out.stderr());
+    let out = env
+        .cmd("awrite")
         .args(["--backup-mode", "0999", "f"])
         .stdin("v2\n")
         .run()
@@ -348,6 +355,13 @@ fn backup_dir_on_another_file_system() {
         .collect();
     contents.sort();
     assert_eq!(contents, ["v3\n", "v4\n"]);
+    let out = env
+        .cmd("awrite")
+        .args(["-vv", "--backup-dir", "mnt", "f"])
+        .stdin("v5\n")
+        .run()
+        .ok();
+    snap!("backup_awrite_exdev_debug", out.stderr());
     // awrite-backup and restore across the file systems too.
     let out = env
         .cmd("awrite-backup")
@@ -356,6 +370,8 @@ fn backup_dir_on_another_file_system() {
         .ok();
     assert_eq!(out.stdout(), "mnt/f.backup\n");
     assert_eq!(env.read("mnt/f.backup"), "v5\n");
+    let names = ls_in(&env, "mnt");
+    assert_eq!(names.len(), 3, "{names:?}");
     env.cmd("awrite").arg("f").stdin("v6\n").run().ok();
     env.cmd("awrite-backup")
         .args(["--restore", "--backup-dir", "mnt", "f"])
@@ -536,10 +552,11 @@ fn backup_mode_option_forces_a_copy() {
     let old_ino = meta(&env, "f").ino();
     let out = env
         .cmd("awrite")
-        .args(["--backup-mode", "0600", "-vv", "f"])
+        .args(["--backup-mode", "0600", "-vv", "--json", "f"])
         .stdin("v2\n")
         .run()
         .ok();
+    snap!("backup_awrite_mode_copy_debug_json", out.stderr());
     assert!(out.stderr().contains("(copy)"), "{}", out.stderr());
     assert_eq!(env.read("f.backup"), "v1\n");
     assert_eq!(mode(&env, "f.backup"), 0o600);
@@ -898,6 +915,13 @@ fn backup_restore_round_trip() {
         .run()
         .ok();
     snap!("backup_restore_verbose", out.stderr());
+    env.cmd("awrite").arg("f").stdin("v2\n").run().ok();
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--restore", "-v", "--json", "f"])
+        .run()
+        .ok();
+    snap!("backup_restore_json", out.stderr());
     assert_eq!(out.stdout(), "");
     assert_eq!(env.read("f"), "v1\n");
     assert_eq!(mode(&env, "f"), 0o640, "the backup's mode");
@@ -1208,4 +1232,36 @@ fn backup_with_stream_and_input() {
     env.cmd("awrite").args(["-b", "f"]).run().code_is(1);
     assert_eq!(env.read("f.backup"), "v2\n");
     assert_eq!(env.ls(), ["f", "f.backup"]);
+}
+
+#[test]
+fn backup_unreadable_file() {
+    let env = Env::new();
+    std::os::unix::fs::chown(env.dir.path(), Some(65534), Some(65534)).unwrap();
+    env.write("f", "secret\n");
+    chmod(&env, "f", 0o200);
+    std::os::unix::fs::chown(env.path("f"), Some(65534), Some(65534)).unwrap();
+    let out = as_nobody(&env, "awrite-backup", &["f"]).run().code_is(1);
+    snap!("backup_make_unreadable", out.stderr());
+    // awrite links the old inode: no need to read it...
+    as_nobody(&env, "awrite", &["-b", "f"])
+        .stdin("v2\n")
+        .run()
+        .ok();
+    assert_eq!(meta(&env, "f.backup").mode() & 0o7777, 0o200);
+    // ...but a copy must, and then the write does not happen.
+    chmod(&env, "f", 0o200);
+    let out = as_nobody(&env, "awrite", &["--backup-mode", "0600", "f"])
+        .stdin("v3\n")
+        .run()
+        .code_is(1);
+    assert_eq!(out.stderr(), env_read_err());
+    chmod(&env, "f", 0o600);
+    assert_eq!(env.read("f"), "v2\n");
+}
+
+fn env_read_err() -> String {
+    "Error: f: cannot read file to back up: Permission denied\n\
+     Hint: Run with sudo or check the file and directory permissions\n"
+        .into()
 }
