@@ -1029,6 +1029,7 @@ fn backup_applet_usage_errors() {
         ("backup_usage_list_lock", &["--list", "--no-wait", "f"]),
         ("backup_usage_wait_conflict", &["--wait", "-n", "f"]),
         ("backup_usage_bad_timeout", &["-t", "soon", "f"]),
+        ("backup_usage_timeout_no_wait", &["-t", "1", "-n", "f"]),
         (
             "backup_usage_applet_suffix",
             &["--backup-suffix", "a/b", "f"],
