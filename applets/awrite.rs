@@ -31,6 +31,10 @@ struct Args {
     #[argh(switch)]
     stream: bool,
 
+    /// append the input to FILE (old content + input, read under the lock)
+    #[argh(switch, short = 'a')]
+    append: bool,
+
     /// allow empty input (otherwise an error: a failed producer must not blank the file)
     #[argh(switch)]
     allow_empty: bool,
@@ -173,6 +177,7 @@ fn options(a: Args) -> Result<write::Options, String> {
         input: a.input.map(Into::into),
         stream: a.stream,
         allow_empty: a.allow_empty,
+        append: a.append,
         follow: !a.no_follow,
         durable: !a.no_fsync,
         mode: a.mode.as_deref().map(parse_mode).transpose()?,

@@ -9,6 +9,7 @@ pub mod args;
 pub mod backup;
 pub mod commit;
 pub mod error;
+pub mod exec;
 pub mod lock;
 pub mod log;
 pub mod signals;

@@ -107,6 +107,10 @@ impl Lock {
     /// Let child processes inherit the lock: clear close-on-exec on the
     /// descriptor and return the new value for `AWRITE_HELD_LOCKS`.
     pub fn share_with_children(&self) -> Result<String> {
+        if self.inherited() {
+            // Our parent's entry already names it (and the fd is inheritable).
+            return Ok(std::env::var(HELD_ENV).unwrap_or_default());
+        }
         let fd = self.raw_fd();
         // SAFETY: fcntl on a descriptor we own.
         let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -119,6 +123,28 @@ impl Lock {
             Ok(old) if !old.is_empty() => format!("{old},{entry}"),
             _ => entry,
         })
+    }
+
+    /// The opposite, for `awrite-lock --close` nested in an outer one: a
+    /// lock we inherited must not reach our children either. Sets
+    /// close-on-exec on it and returns `AWRITE_HELD_LOCKS` without its
+    /// entry; `None` when there is nothing to withhold (our own descriptor
+    /// is close-on-exec already).
+    pub fn withhold_from_children(&self) -> Result<Option<String>> {
+        let Some(fd) = self.inherited_fd else {
+            return Ok(None);
+        };
+        // SAFETY: fcntl on a descriptor we inherited and keep open.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+            return Err(Error::io(self.path.display(), io::Error::last_os_error()));
+        }
+        let held = std::env::var(HELD_ENV).unwrap_or_default();
+        let prefix = format!("{fd}:");
+        let rest: Vec<&str> = held
+            .split(',')
+            .filter(|e| !e.is_empty() && !e.starts_with(&prefix))
+            .collect();
+        Ok(Some(rest.join(",")))
     }
 
     /// Release now; problems deleting the lock file are warnings (PRD FR-6).
@@ -365,7 +391,11 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             continue;
         }
         let delete = !opts.keep;
-        if delete {
+        // The signal cleanup unlinks blindly; for a shared lock that could
+        // delete a file other readers still hold (and a writer would then
+        // lock a fresh inode beside them). A shared lock file is left behind
+        // on a signal instead; release() below deletes it when it is safe.
+        if delete && opts.kind == Kind::Exclusive {
             signals::registry().locks.push(lock_path.to_path_buf());
         }
         let waited = start.elapsed();

@@ -20,6 +20,8 @@ use crate::{backup, lock, log};
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
 pub const SPILL_THRESHOLD: usize = 16 << 20;
 
+mod append;
+
 #[derive(Clone, Debug)]
 pub struct Options {
     pub target: PathBuf,
@@ -27,6 +29,8 @@ pub struct Options {
     pub input: Option<PathBuf>,
     pub stream: bool,
     pub allow_empty: bool,
+    /// `--append`: old content + input, read under the lock (see `append`).
+    pub append: bool,
     /// Write through symlinks (default) or replace the link (`--no-follow`).
     pub follow: bool,
     /// fsync the file and the directory (off with `--no-fsync`).
@@ -168,6 +172,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         .lock_file
         .clone()
         .unwrap_or_else(|| lock::default_path(&target.real));
+    if opts.append {
+        return append::run(opts, &input, &target, &lock_path);
+    }
 
     let (tmp, bytes) = if opts.stream {
         log::info("Streaming mode", &[("target", json!(shown))]);

@@ -1055,3 +1055,50 @@ fn hundred_concurrent_writers_leave_one_whole_winner() {
     );
     assert_eq!(env.ls(), ["t"], "lock or temp debris left");
 }
+
+// ---- terminal behaviour --------------------------------------------------
+
+/// Run a shell command with stdout/stderr on a pseudo-terminal (script(1)).
+fn on_tty(env: &Env, cmd: &str, extra_env: &[(&str, &str)]) -> String {
+    assert!(have("script"), "script(1) from util-linux is needed");
+    let mut c = Command::new("script");
+    c.args(["-qec", cmd, "/dev/null"])
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null());
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    let env = Env::new();
+    let bin = symlink_farm(env.dir.path()).join("awrite");
+    let cmd = format!("{} f </dev/null", bin.display());
+    let tty = on_tty(&env, &cmd, &[]);
+    assert!(tty.contains("\x1b["), "no colour on a terminal: {tty:?}");
+    assert!(tty.contains("No input provided"));
+    let plain = on_tty(&env, &cmd, &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("Error: No input provided"));
+}
+
+#[test]
+fn waiting_notice_shown_on_a_terminal_by_default() {
+    let env = Env::new();
+    let _h = Holder::new(&env, "f.lock");
+    let bin = symlink_farm(env.dir.path()).join("awrite");
+    let cmd = format!("echo x | {} -t 0.2 f", bin.display());
+    let tty = on_tty(&env, &cmd, &[("NO_COLOR", "1")]);
+    assert!(
+        tty.contains("Waiting for lock on f (held by pid "),
+        "{tty:?}"
+    );
+    assert!(
+        tty.contains("Error: f: Lock acquisition timeout after 0.2s"),
+        "{tty:?}"
+    );
+}

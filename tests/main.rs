@@ -5,6 +5,8 @@
 #[macro_use]
 mod util;
 
+mod append;
 mod awrite;
 mod backup;
 mod docs;
+mod lock;

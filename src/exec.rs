@@ -1,0 +1,273 @@
+//! Running the command of `awrite-lock`: spawn it with the signal mask the
+//! user gave us, forward SIGINT/TERM/HUP to it, wait for it, and turn its
+//! end into an exit status (128+N for a signal, like a shell).
+//!
+//! The child's pid is registered with the signal thread while the registry
+//! guard is held across the spawn, so a signal arriving at any moment either
+//! finds no child (we have not started one: clean up and exit 3) or finds
+//! the pid (forward it). The pid is cleared before the child is reaped, so
+//! the signal thread can never kill(2) a pid that has been reused.
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::libc;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::{commit, lock, log, signals};
+
+/// Exit status when the command cannot be executed (found, but exec fails).
+pub const CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the command is not found.
+pub const NOT_FOUND: i32 = 127;
+
+/// How the command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+impl Status {
+    /// The exit status to pass on: the command's, or 128+N for signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Status::Exited(c) => c,
+            Status::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    /// The last signal we forwarded to the command, if any.
+    pub forwarded: Option<i32>,
+    pub elapsed: Duration,
+}
+
+/// `[$SHELL, "-c", command]`, with `/bin/sh` when SHELL is unset or empty
+/// (flock(1) does the same).
+pub fn shell_argv(command: &str) -> Vec<String> {
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    vec![shell, "-c".into(), command.into()]
+}
+
+/// Signal name for messages: `SIGTERM`, or the number.
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// The command as a shell would need it typed: words with special
+/// characters in single quotes. For messages only.
+pub fn display(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The error for a command that could not be started, with 126 or 127.
+fn exec_error(prog: &str, e: io::Error) -> Error {
+    let not_found = matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR));
+    if not_found && !prog.contains('/') {
+        return Error::other(prog, "command not found")
+            .with_hint("Check the name and PATH; for shell syntax use -c 'COMMAND'")
+            .with_code(NOT_FOUND);
+    }
+    let detail = format!("cannot execute: {}", crate::error::strerror(&e));
+    if not_found {
+        return Error::other(prog, detail).with_code(NOT_FOUND);
+    }
+    let err = Error::other(prog, detail).with_code(CANNOT_EXECUTE);
+    match e.raw_os_error() {
+        Some(libc::EACCES) => err.with_hint("Check that the file is executable (chmod +x)"),
+        _ => err,
+    }
+}
+
+/// Wait until `pid` has exited, without reaping it (WNOWAIT), so the pid
+/// stays ours until we have told the signal thread to forget it.
+fn wait_exited(pid: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: waitid into a zeroed siginfo_t for our own child.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Run `argv` with `env` added to our environment; stdin, stdout and
+/// stderr are inherited. Returns when the command has ended.
+pub fn run(argv: &[String], env: &[(&str, String)]) -> Result<Outcome> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(Error::Usage("no command given".into()));
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // SAFETY: the closure runs between fork and exec and only calls
+    // pthread_sigmask, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            signals::unblock_in_child();
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = {
+        let mut reg = signals::registry();
+        let child = cmd.spawn().map_err(|e| exec_error(prog, e))?;
+        reg.child = Some(child.id() as i32);
+        reg.forwarded = None;
+        child
+    };
+    let pid = child.id() as i32;
+    let waited = wait_exited(pid);
+    let forwarded = {
+        let mut reg = signals::registry();
+        reg.child = None;
+        reg.forwarded.take()
+    };
+    waited.map_err(|e| Error::io_op(prog, "waitid", e))?;
+    let st = child.wait().map_err(|e| Error::io_op(prog, "wait", e))?;
+    let status = match (st.code(), st.signal()) {
+        (Some(c), _) => Status::Exited(c),
+        (None, Some(s)) => Status::Signaled(s),
+        (None, None) => Status::Exited(1),
+    };
+    Ok(Outcome {
+        status,
+        forwarded,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// What `awrite-lock` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Locked {
+    pub target: PathBuf,
+    /// `--lock-file`; `{resolved target}.lock` when absent.
+    pub lock_file: Option<PathBuf>,
+    pub lock: lock::Options,
+    /// Hand the lock to the command (default; off with `--close`).
+    pub inherit: bool,
+    pub argv: Vec<String>,
+}
+
+/// Take the lock `awrite TARGET` takes, run the command, release. Returns
+/// the exit status to pass on.
+pub fn run_locked(o: &Locked) -> Result<i32> {
+    let target = commit::resolve(&o.target, true)?;
+    let shown = target.display();
+    let lock_path = o
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| lock::default_path(&target.real));
+    let held = lock::acquire(&shown, &lock_path, &o.lock)?;
+    let mut env = Vec::new();
+    if o.inherit {
+        env.push((lock::HELD_ENV, held.share_with_children()?));
+    } else if let Some(rest) = held.withhold_from_children()? {
+        env.push((lock::HELD_ENV, rest));
+    }
+    let cmd = display(&o.argv);
+    let how = if held.inherited() {
+        format!("Lock on {shown} inherited from the parent")
+    } else {
+        format!(
+            "Lock on {shown} acquired after {:.2}s",
+            held.waited().as_secs_f64()
+        )
+    };
+    log::info(
+        &format!("{how}; running {cmd}"),
+        &[
+            ("target", json!(shown)),
+            ("lock_file", json!(lock_path.display().to_string())),
+            ("wait_time_ms", json!(held.waited().as_millis() as u64)),
+            ("command", json!(o.argv)),
+        ],
+    );
+    // On error (126/127) `held` is dropped, which releases the lock.
+    let out = run(&o.argv, &env)?;
+    if let Some(sig) = out.forwarded {
+        log::info(
+            &format!("Forwarded {} to the command", signal_name(sig)),
+            &[
+                ("target", json!(shown)),
+                ("signal", json!(signal_name(sig))),
+            ],
+        );
+    }
+    let code = out.status.code();
+    let what = match out.status {
+        Status::Exited(c) => format!("Command exited with status {c}"),
+        Status::Signaled(s) => format!("Command killed by {}", signal_name(s)),
+    };
+    log::info(
+        &what,
+        &[
+            ("target", json!(shown)),
+            ("exit_code", json!(code)),
+            ("elapsed_ms", json!(out.elapsed.as_millis() as u64)),
+        ],
+    );
+    held.release();
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_for_display() {
+        let v: Vec<String> = ["sh", "-c", "echo $(cat n)", "it's"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(display(&v), r"sh -c 'echo $(cat n)' 'it'\''s'");
+        assert_eq!(display(&["".to_string()]), "''");
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(Status::Exited(7).code(), 7);
+        assert_eq!(Status::Signaled(15).code(), 143);
+        assert_eq!(signal_name(15), "SIGTERM");
+    }
+}

@@ -1,0 +1,145 @@
+//! `awrite --append`: the new file is the old content followed by the
+//! input, committed with the full protocol (temp file, fsync, rename,
+//! directory fsync), so a reader never sees a half-appended file and
+//! concurrent appenders never lose or interleave entries.
+//!
+//! Order: read the input first, *then* take the lock, then read the old
+//! content. The old content must be read under the lock (or a concurrent
+//! append between our read and our rename would be lost); the input need
+//! not be, so a slow producer never holds the lock. Input up to
+//! `SPILL_THRESHOLD` stays in memory; larger input (and all of it with
+//! `--stream`) goes to a second temp file beside the target first. Under
+//! the lock, both the old content and a spilled input are copied kernel
+//! side (copy_file_range, a reflink where the file system can), so the
+//! hold time is that copy plus one fsync, never the producer's speed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::libc;
+use serde_json::json;
+
+use super::{copy_rest, input_name, read_bounded, Input, Options, Report};
+use crate::commit::{Owner, Target, TempFile};
+use crate::error::{Error, Result};
+use crate::{lock, log};
+
+/// The input, read before the lock is taken.
+enum Data {
+    Memory(Vec<u8>),
+    Spilled(TempFile, u64),
+}
+
+impl Data {
+    fn len(&self) -> u64 {
+        match self {
+            Data::Memory(b) => b.len() as u64,
+            Data::Spilled(_, n) => *n,
+        }
+    }
+}
+
+fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
+    let mut buf = Vec::new();
+    if !opts.stream && read_bounded(input, &mut buf, &input_name(opts))? {
+        return Ok(Data::Memory(buf));
+    }
+    // Same naming and cleanup as the real temp file; never renamed.
+    let mut spill = TempFile::create(target, 0o600, Owner::Creator)?;
+    log::debug(
+        "Input exceeds the in-memory limit; spilling to a temp file",
+        &[("temp_file", json!(spill.path().display().to_string()))],
+    );
+    spill.write_all(&buf, target)?;
+    let n = buf.len() as u64 + copy_rest(input, &mut spill, target)?;
+    spill
+        .file()
+        .rewind()
+        .map_err(|e| Error::io(target.display(), e))?;
+    Ok(Data::Spilled(spill, n))
+}
+
+/// Open the current target (under the lock). `None`: it does not exist.
+fn open_old(target: &Target) -> Result<Option<File>> {
+    let r = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&target.real);
+    match r {
+        Ok(f) => {
+            let m = f.metadata().map_err(|e| Error::io(target.display(), e))?;
+            if !m.file_type().is_file() {
+                return Err(Error::other(
+                    target.display(),
+                    "not a regular file; refusing to replace it",
+                ));
+            }
+            Ok(Some(f))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::other(
+            target.display(),
+            "is a symbolic link; --append with --no-follow would replace it",
+        )
+        .with_hint("Drop --no-follow to append to the file the link points to")),
+        Err(e) => Err(Error::io(target.display(), e)),
+    }
+}
+
+pub(super) fn run(
+    opts: &Options,
+    input: &Input,
+    target: &Target,
+    lock_path: &Path,
+) -> Result<Report> {
+    let shown = target.display();
+    let data = read_input(opts, input, target)?;
+    if data.len() == 0 && !opts.allow_empty {
+        return Err(Error::NoInput);
+    }
+    let held = lock::acquire(&shown, lock_path, &opts.lock)?;
+    let old = open_old(target)?;
+    // Mode and owner come from the file as it is now, under the lock, not
+    // from the stat taken before we waited.
+    let now = Target {
+        given: target.given.clone(),
+        real: target.real.clone(),
+        dir: target.dir.clone(),
+        name: target.name.clone(),
+        existing: match &old {
+            Some(f) => Some(f.metadata().map_err(|e| Error::io(&shown, e))?),
+            None => None,
+        },
+    };
+    let mode = super::final_mode(opts, &now);
+    let mut tmp = TempFile::create(&now, mode, opts.owner)?;
+    let old_bytes = match old {
+        Some(mut f) => io::copy(&mut f, tmp.file()).map_err(|e| Error::io(&shown, e))?,
+        None => 0,
+    };
+    let bytes = data.len();
+    match data {
+        Data::Memory(buf) => tmp.write_all(&buf, &now)?,
+        Data::Spilled(mut spill, _) => {
+            io::copy(spill.file(), tmp.file()).map_err(|e| Error::io(&shown, e))?;
+        }
+    }
+    if opts.durable {
+        tmp.sync(&now)?;
+    }
+    tmp.commit(&now, opts.durable)?;
+    drop(held);
+    let new_size = old_bytes + bytes;
+    log::info(
+        &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
+        &[
+            ("target", json!(shown)),
+            ("bytes", json!(bytes)),
+            ("size", json!(new_size)),
+            ("lock_file", json!(lock_path.display().to_string())),
+        ],
+    );
+    Ok(Report { bytes })
+}

@@ -1,0 +1,707 @@
+//! awrite-lock: run a command under the lock awrite takes.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::util::*;
+
+/// A PATH where `awrite` and `awrite-lock` are the binary under test.
+fn path_with_farm(env: &Env) -> String {
+    let bin = symlink_farm(env.dir.path());
+    format!("{}:/usr/bin:/bin", bin.display())
+}
+
+/// Start `awrite-lock ARGS -- sh -c 'touch READY; exec sleep 60'` and wait
+/// until the command runs, i.e. the lock is held.
+fn hold(env: &Env, args: &[&str], ready: &str) -> Child {
+    let child = env
+        .cmd("awrite-lock")
+        .args(args)
+        .args(["--", "sh", "-c", &format!("touch {ready}; exec sleep 60")])
+        .spawn();
+    wait_for(&env.path(ready));
+    child
+}
+
+/// End a holder started by `hold` (SIGTERM is forwarded to the sleep).
+fn release(mut holder: Child) -> i32 {
+    kill(Pid::from_raw(holder.id() as i32), Signal::SIGTERM).unwrap();
+    holder.wait().unwrap().code().unwrap_or(-1)
+}
+
+/// Read a pid a child wrote, waiting until the file is complete.
+fn read_pid(path: &Path) -> i32 {
+    for _ in 0..1000 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s.trim().parse().unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no pid in {}", path.display());
+}
+
+#[test]
+fn runs_the_command_and_removes_the_lock_file() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "sh", "-c", "test -e n.lock && echo held"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "held\n");
+    assert_eq!(out.stderr(), "");
+    assert!(env.ls().is_empty(), "{:?}", env.ls());
+}
+
+#[test]
+fn options_after_the_separator_belong_to_the_command() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "echo", "-n", "--help", "-v", "--", "x"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "--help -v -- x");
+}
+
+#[test]
+fn exit_status_of_the_command() {
+    let env = Env::new();
+    env.cmd("awrite-lock")
+        .args(["n", "-c", "exit 7"])
+        .run()
+        .code_is(7);
+    env.cmd("awrite-lock")
+        .args(["n", "--", "false"])
+        .run()
+        .code_is(1);
+    assert!(env.ls().is_empty());
+}
+
+#[test]
+fn killed_by_a_signal_gives_128_plus_n() {
+    let env = Env::new();
+    env.cmd("awrite-lock")
+        .args(["n", "--", "sh", "-c", "kill -KILL $$"])
+        .run()
+        .code_is(137);
+    env.cmd("awrite-lock")
+        .args(["n", "--", "sh", "-c", "kill -USR1 $$"])
+        .run()
+        .code_is(128 + 10);
+    assert!(env.ls().is_empty());
+}
+
+#[test]
+fn command_not_found_is_127() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "no-such-command-xyz", "a"])
+        .run()
+        .code_is(127);
+    snap!("lock_not_found", out.stderr());
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "./missing"])
+        .run()
+        .code_is(127);
+    snap!("lock_missing_path", out.stderr());
+    let out = env
+        .cmd("awrite-lock")
+        .args(["--json", "n", "--", "no-such-command-xyz"])
+        .run()
+        .code_is(127);
+    snap!("lock_not_found_json", out.stderr());
+    assert!(env.ls().is_empty(), "{:?}", env.ls());
+}
+
+#[test]
+fn command_not_executable_is_126() {
+    let env = Env::new();
+    env.write("script", "#!/bin/sh\necho hi\n");
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "./script"])
+        .run()
+        .code_is(126);
+    snap!("lock_cannot_execute", out.stderr());
+    std::fs::create_dir(env.path("dir")).unwrap();
+    env.cmd("awrite-lock")
+        .args(["n", "--", "./dir"])
+        .run()
+        .code_is(126);
+    assert_eq!(env.ls(), ["dir", "script"]);
+}
+
+#[test]
+fn usage_errors() {
+    let env = Env::new();
+    for (name, args) in [
+        ("lock_usage_no_command", &["n"][..]),
+        ("lock_usage_empty_command", &["n", "--"][..]),
+        (
+            "lock_usage_both_commands",
+            &["n", "-c", "true", "--", "true"][..],
+        ),
+        (
+            "lock_usage_bad_exit_code",
+            &["-E", "300", "n", "--", "true"][..],
+        ),
+        (
+            "lock_usage_no_wait_timeout",
+            &["-n", "-w", "1", "n", "--", "true"][..],
+        ),
+        (
+            "lock_usage_bad_timeout",
+            &["-w", "soon", "n", "--", "true"][..],
+        ),
+    ] {
+        let out = env.cmd("awrite-lock").args(args).run().code_is(1);
+        snap!(name, out.stderr());
+    }
+    let out = env
+        .cmd("awrite-lock")
+        .args(["--json", "n"])
+        .run()
+        .code_is(1);
+    snap!("lock_usage_json", out.stderr());
+    assert!(env.ls().is_empty());
+}
+
+#[test]
+fn help_and_version() {
+    let env = Env::new();
+    let out = env.cmd("awrite-lock").arg("--help").run().ok();
+    assert!(
+        out.stdout().contains("--conflict-exit-code"),
+        "{}",
+        out.stdout()
+    );
+    assert!(
+        out.stdout().contains("TARGET -- COMMAND"),
+        "{}",
+        out.stdout()
+    );
+    let out = env.cmd("awrite-lock").args(["-V"]).run().ok();
+    assert!(out.stdout().starts_with("awrite-lock "));
+    // After `--`, -h and -V are the command's.
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "echo", "-V", "-h"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "-V -h\n");
+}
+
+#[test]
+fn target_that_is_a_directory_is_an_error() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("d")).unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["d", "--", "true"])
+        .run()
+        .code_is(1);
+    snap!("lock_target_dir", out.stderr());
+}
+
+#[test]
+fn conflict_no_wait_and_conflict_exit_code() {
+    let env = Env::new();
+    let holder = hold(&env, &["n"], "ready");
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-n", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(2);
+    snap!("lock_conflict", out.stderr());
+    env.cmd("awrite-lock")
+        .args(["-w", "0", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(2);
+    env.cmd("awrite-lock")
+        .args(["-n", "-E", "10", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(10);
+    env.cmd("awrite-lock")
+        .args([
+            "--no-wait",
+            "--conflict-exit-code=0",
+            "n",
+            "--",
+            "touch",
+            "ran",
+        ])
+        .run()
+        .code_is(0);
+    let out = env
+        .cmd("awrite-lock")
+        .args(["--json", "-nE", "75", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(75);
+    snap!("lock_conflict_json", out.stderr());
+    assert!(!env.exists("ran"), "the command ran without the lock");
+    // The losers must not have removed the holder's lock file.
+    assert!(env.exists("n.lock"));
+    assert_eq!(release(holder), 143);
+    assert_eq!(env.ls(), ["ready"]);
+}
+
+#[test]
+fn timeout_works_with_sigalrm_blocked() {
+    let env = Env::new();
+    assert!(
+        have("perl"),
+        "perl is needed to block SIGALRM for this test"
+    );
+    let holder = hold(&env, &["n"], "ready");
+    let start = Instant::now();
+    let mut c = env.cmd("awrite-lock");
+    // Run awrite-lock under perl, which blocks SIGALRM and execs it; the
+    // blocked mask survives exec.
+    let mut perl = Command::new("perl");
+    perl.args([
+        "-e",
+        "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGALRM)) or die; \
+         exec {$ARGV[0]} @ARGV[1..$#ARGV] or die",
+        BIN,
+        "awrite-lock",
+        "-v",
+        "-w",
+        "0.3",
+        "-E",
+        "9",
+        "n",
+        "--",
+        "touch",
+        "ran",
+    ])
+    .current_dir(env.dir.path())
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin");
+    c.cmd = perl;
+    let out = c.run().code_is(9);
+    let took = start.elapsed();
+    snap!("lock_timeout", out.stderr());
+    assert!(
+        took >= Duration::from_millis(300),
+        "gave up early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "did not time out: {took:?}");
+    assert!(!env.exists("ran"));
+    assert_eq!(release(holder), 143);
+}
+
+#[test]
+fn sigterm_is_forwarded_and_no_child_is_left() {
+    for (sig, code) in [
+        (Signal::SIGTERM, 143),
+        (Signal::SIGINT, 130),
+        (Signal::SIGHUP, 129),
+    ] {
+        let env = Env::new();
+        let mut c = env
+            .cmd("awrite-lock")
+            .args(["-v", "--json", "n", "--", "sh", "-c"])
+            .arg("echo $$ > pid; exec sleep 60");
+        c.cmd.stderr(Stdio::piped());
+        // A test run in the background of a non-interactive shell has
+        // SIGINT ignored, and ignored signals stay ignored: reset them.
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c.cmd, move || {
+                nix::libc::signal(sig as i32, nix::libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let child = c.spawn();
+        let pid = read_pid(&env.path("pid"));
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = Out(child.wait_with_output().unwrap());
+        assert_eq!(out.code(), code, "{sig}: {}", out.stderr());
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "{sig}: the command (pid {pid}) outlived awrite-lock"
+        );
+        assert_eq!(env.ls(), ["pid"], "{sig}: debris");
+        if sig == Signal::SIGTERM {
+            snap!("lock_forwarded_json", out.stderr());
+        }
+    }
+}
+
+#[test]
+fn a_command_that_handles_the_signal_is_waited_for() {
+    let env = Env::new();
+    // The command traps SIGTERM, takes its time, writes a file and exits 5:
+    // awrite-lock must wait for it and hold the lock until then.
+    let child = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "sh", "-c"])
+        .arg("trap 'sleep 0.3; touch done; exit 5' TERM; echo $$ > pid; while :; do sleep 0.05; done")
+        .spawn();
+    read_pid(&env.path("pid"));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 5);
+    assert!(env.exists("done"));
+    assert!(!env.exists("n.lock"));
+}
+
+#[test]
+fn interrupted_while_waiting_exits_3_and_keeps_the_holders_lock() {
+    let env = Env::new();
+    let holder = hold(&env, &["n"], "ready");
+    let mut c = env
+        .cmd("awrite-lock")
+        .args(["-v", "n", "--", "touch", "ran"]);
+    c.cmd.stderr(Stdio::piped());
+    let mut waiter = c.spawn();
+    // Signal it only once it says it is waiting (before that, it may not
+    // even have installed its signal handling).
+    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.starts_with("Waiting for lock on n"), "{first}");
+    kill(Pid::from_raw(waiter.id() as i32), Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(waiter.wait().unwrap().code(), Some(3));
+    assert_eq!(rest, "Interrupted\n");
+    assert!(!env.exists("ran"));
+    assert!(
+        env.exists("n.lock"),
+        "the waiter removed the holder's lock file"
+    );
+    assert_eq!(release(holder), 143);
+}
+
+#[test]
+fn shell_command_without_shell_variable_uses_bin_sh() {
+    let env = Env::new();
+    // The environment is cleared: SHELL is unset.
+    let out = env
+        .cmd("awrite-lock")
+        .args(["n", "-c", "echo $((6 * 7)) \"$0\""])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "42 /bin/sh\n");
+    let out = env
+        .cmd("awrite-lock")
+        .env("SHELL", "")
+        .args(["n", "--command", "echo $0"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "/bin/sh\n");
+    // A set SHELL is used, as flock(1) does.
+    let shell = env.write(
+        "myshell",
+        "#!/bin/sh\necho via-myshell\nexec /bin/sh \"$@\"\n",
+    );
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .env("SHELL", &shell)
+        .args(["n", "-c", "echo ok"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "via-myshell\nok\n");
+    let out = env
+        .cmd("awrite-lock")
+        .env("SHELL", "/no/such/shell")
+        .args(["n", "-c", "echo ok"])
+        .run()
+        .code_is(127);
+    snap!("lock_shell_missing", out.stderr());
+}
+
+#[test]
+fn verbose_says_wait_time_and_command() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-v", "n", "--", "sh", "-c", "exit 4"])
+        .run()
+        .code_is(4);
+    snap!("lock_verbose", out.stderr());
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-v", "--json", "n", "-c", "echo it\\'s"])
+        .run()
+        .ok();
+    out.json_lines();
+    snap!("lock_verbose_json", out.stderr());
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-q", "-v", "n", "--", "true"])
+        .run()
+        .ok();
+    assert_eq!(out.stderr(), "");
+}
+
+#[test]
+fn nested_counter_loses_no_update() {
+    let env = Env::new();
+    let path = path_with_farm(&env);
+    env.write("n", "0\n");
+    let workers: Vec<Child> = (0..16)
+        .map(|_| {
+            let script = "for i in $(seq 25); do \
+                awrite-lock n -- sh -c 'echo $(( $(cat n) + 1 )) | awrite n' || exit 1; done";
+            Command::new("sh")
+                .args(["-c", script])
+                .current_dir(env.dir.path())
+                .env_clear()
+                .env("PATH", &path)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().unwrap().success());
+    }
+    assert_eq!(env.read("n"), "400\n");
+    assert_eq!(env.ls(), ["bin", "n"]);
+}
+
+#[test]
+fn nested_use_neither_waits_nor_releases_the_outer_lock() {
+    let env = Env::new();
+    let path = path_with_farm(&env);
+    // Inside: awrite and awrite-lock on the same target succeed without
+    // waiting (-n / -t 0); afterwards the lock file is still there and a
+    // plain flock(1) still cannot take it: the outer lock was kept.
+    let script = "echo 1 | awrite -t 0 n && test -e n.lock \
+        && awrite-lock -n n -- awrite-lock -n n -c 'echo 2 | awrite --no-wait n' \
+        && test -e n.lock && ! flock -n n.lock true && echo inner-ok";
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args(["n", "-c", script])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "inner-ok\n", "{}", out.stderr());
+    assert_eq!(env.read("n"), "2\n");
+    assert_eq!(env.ls(), ["bin", "n"]);
+}
+
+#[test]
+fn close_makes_nested_use_wait() {
+    let env = Env::new();
+    let path = path_with_farm(&env);
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args([
+            "--close",
+            "n",
+            "-c",
+            "echo 1 | awrite --timeout 0.3 n; echo $?",
+        ])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "2\n");
+    snap!("lock_close_nested", out.stderr());
+    assert!(!env.exists("n"));
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args(["-o", "n", "-c", "echo \"[$AWRITE_HELD_LOCKS]\""])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "[]\n");
+    // --close nested in an outer awrite-lock on the same target: the lock
+    // it inherited does not reach its command either.
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args(["n", "--", "awrite-lock", "-o", "-n", "n", "-c"])
+        .arg("echo 1 | awrite -t 0.3 n; echo $? \"[$AWRITE_HELD_LOCKS]\"")
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "2 []\n");
+    assert!(!env.exists("n"));
+}
+
+#[test]
+fn nested_exclusive_inside_shared_is_refused() {
+    let env = Env::new();
+    let path = path_with_farm(&env);
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", &path)
+        .args(["-s", "n", "-c", "echo 1 | awrite n; echo $?"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "2\n");
+    snap!("lock_nested_shared", out.stderr());
+    // A nested shared lock is fine.
+    env.cmd("awrite-lock")
+        .env("PATH", &path)
+        .args([
+            "-s",
+            "n",
+            "--",
+            "awrite-lock",
+            "-s",
+            "-n",
+            "n",
+            "--",
+            "true",
+        ])
+        .run()
+        .ok();
+    assert_eq!(env.ls(), ["bin"]);
+}
+
+#[test]
+fn shared_locks_admit_readers_and_exclude_writers() {
+    let env = Env::new();
+    // Two readers that each wait (bounded) for the other to be inside:
+    // both finish only if they hold the shared lock at the same time.
+    let reader = |me: &str, other: &str| {
+        env.cmd("awrite-lock")
+            .args(["-s", "n", "-c"])
+            .arg(format!(
+                "touch {me}; i=0; while [ ! -e {other} ]; do i=$((i+1)); \
+                 [ $i -gt 500 ] && exit 9; sleep 0.01; done; \
+                 i=0; while [ ! -e go ]; do i=$((i+1)); \
+                 [ $i -gt 3000 ] && exit 8; sleep 0.01; done"
+            ))
+            .spawn()
+    };
+    let a = reader("a", "b");
+    let b = reader("b", "a");
+    wait_for(&env.path("a"));
+    wait_for(&env.path("b"));
+    // A writer is excluded while the readers hold the lock.
+    env.cmd("awrite-lock")
+        .args(["-n", "n", "--", "touch", "wrote"])
+        .run()
+        .code_is(2);
+    env.cmd("awrite")
+        .args(["-t", "0", "n"])
+        .stdin("x")
+        .run()
+        .code_is(2);
+    // A third reader that finishes first must not delete the lock file
+    // the others still hold, so the writer is still excluded after it.
+    env.cmd("awrite-lock")
+        .args(["-s", "-n", "n", "--", "true"])
+        .run()
+        .ok();
+    assert!(env.exists("n.lock"));
+    env.cmd("awrite-lock")
+        .args(["-n", "n", "--", "touch", "wrote"])
+        .run()
+        .code_is(2);
+    std::fs::write(env.path("go"), "").unwrap();
+    for c in [a, b] {
+        assert_eq!(Out(c.wait_with_output().unwrap()).code(), 0);
+    }
+    assert!(!env.exists("wrote"));
+    // The last reader out deleted the lock file.
+    assert!(!env.exists("n.lock"));
+    env.cmd("awrite-lock")
+        .args(["-n", "n", "--", "touch", "wrote"])
+        .run()
+        .ok();
+    assert!(env.exists("wrote"));
+}
+
+#[test]
+fn excludes_and_is_excluded_by_flock1() {
+    let env = Env::new();
+    assert!(
+        have("flock"),
+        "flock(1) (util-linux) is needed for this test"
+    );
+    // awrite-lock holds: flock(1) on the same file cannot get it.
+    let holder = hold(&env, &["--keep-lock-file", "n"], "ready");
+    let st = Command::new("flock")
+        .args(["-n", "n.lock", "touch", "ran"])
+        .current_dir(env.dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1));
+    assert!(!env.exists("ran"));
+    assert_eq!(release(holder), 143);
+    assert!(env.exists("n.lock"), "--keep-lock-file");
+    // flock(1) holds: awrite-lock and awrite cannot get it.
+    // -o: only flock(1) itself holds the lock (its command would inherit
+    // it otherwise, and keep it after flock(1) is killed).
+    let mut fl = Command::new("flock")
+        .args([
+            "-o",
+            "n.lock",
+            "sh",
+            "-c",
+            "echo $$ > pid2; touch ready2; exec sleep 60",
+        ])
+        .current_dir(env.dir.path())
+        .spawn()
+        .unwrap();
+    wait_for(&env.path("ready2"));
+    env.cmd("awrite-lock")
+        .args(["-n", "--keep-lock-file", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(2);
+    env.cmd("awrite")
+        .args(["--no-wait", "--keep-lock-file", "n"])
+        .stdin("x")
+        .run()
+        .code_is(2);
+    assert!(!env.exists("ran") && !env.exists("n"));
+    fl.kill().unwrap();
+    fl.wait().unwrap();
+    let _ = kill(Pid::from_raw(read_pid(&env.path("pid2"))), Signal::SIGKILL);
+    env.cmd("awrite-lock")
+        .args(["-n", "--keep-lock-file", "n", "--", "touch", "ran"])
+        .run()
+        .ok();
+    assert!(env.exists("ran") && env.exists("n.lock"));
+}
+
+#[test]
+fn lock_file_option_and_lock_mode() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args([
+            "--lock-file",
+            "my.lock",
+            "--lock-mode",
+            "0600",
+            "--keep-lock-file",
+            "n",
+            "--",
+            "sh",
+            "-c",
+            "test -e my.lock && test ! -e n.lock && echo ok",
+        ])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "ok\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.path("my.lock"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o600);
+    // A symlink as TARGET: the lock belongs to the file it resolves to.
+    std::os::unix::fs::symlink("real", env.path("link")).unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["link", "--", "sh", "-c", "test -e real.lock && echo ok"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "ok\n");
+}
