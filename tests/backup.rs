@@ -1229,10 +1229,34 @@ fn backup_with_stream_and_input() {
         .ok();
     assert_eq!(env.read("f.backup"), "v2\n");
     assert_eq!(env.read("f"), "v2\n");
+    // --append: the backup is the content before the append.
+    env.cmd("awrite")
+        .args(["--append", "-b", "f"])
+        .stdin("more\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("f"), "v2\nmore\n");
+    assert_eq!(env.read("f.backup"), "v2\n");
+    env.cmd("awrite")
+        .args(["--append", "--backup-timestamp", "new"])
+        .stdin("first\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("new"), "first\n");
+    env.cmd("awrite")
+        .args(["--append", "-b", "f"])
+        .stdin("again\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("f.backup"), "v2\nmore\n");
     // A failed write (empty input) makes no backup.
     env.cmd("awrite").args(["-b", "f"]).run().code_is(1);
-    assert_eq!(env.read("f.backup"), "v2\n");
-    assert_eq!(env.ls(), ["f", "f.backup"]);
+    assert_eq!(env.read("f.backup"), "v2\nmore\n");
+    assert_eq!(
+        env.ls(),
+        ["f", "f.backup", "new"],
+        "no backup of a new file"
+    );
 }
 
 #[test]
@@ -1265,4 +1289,24 @@ fn env_read_err() -> String {
     "Error: f: cannot read file to back up: Permission denied\n\
      Hint: Run with sudo or check the file and directory permissions\n"
         .into()
+}
+
+/// Inside `awrite-lock FILE`, backups use the inherited lock: no deadlock,
+/// no conflict even with --no-wait.
+#[test]
+fn backup_nested_under_awrite_lock() {
+    let env = Env::new();
+    env.write("f", "v1\n");
+    let bin = symlink_farm(env.dir.path());
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args(["-n", "f", "--", "sh", "-c"])
+        .arg("awrite-backup -n --backup-timestamp f && echo v2 | awrite --no-wait -b f && awrite-backup -n --restore f")
+        .run()
+        .ok();
+    assert!(out.stdout().starts_with("f."), "{}", out.stdout());
+    assert_eq!(env.read("f.backup"), "v1\n");
+    assert_eq!(env.read("f"), "v1\n", "restored");
+    assert!(!env.exists("f.lock"));
 }
