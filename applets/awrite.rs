@@ -3,7 +3,7 @@
 use argh::FromArgs;
 use awrite_lib::args::{parse_mode, parse_seconds, Spec};
 use awrite_lib::commit::Owner;
-use awrite_lib::{lock, log, write};
+use awrite_lib::{backup, lock, log, write};
 
 use crate::common;
 
@@ -83,6 +83,26 @@ struct Args {
     #[argh(switch)]
     try_preserve_owner: bool,
 
+    /// back up the old file as FILE.backup before replacing it
+    #[argh(switch, short = 'b')]
+    backup: bool,
+
+    /// backup suffix instead of .backup; implies -b
+    #[argh(option, arg_name = "SUFFIX")]
+    backup_suffix: Option<String>,
+
+    /// put backups in DIR, which must exist; implies -b
+    #[argh(option, arg_name = "DIR")]
+    backup_dir: Option<String>,
+
+    /// back up as FILE.YYYYMMDD-HHMMSS.backup, never overwriting; implies -b
+    #[argh(switch)]
+    backup_timestamp: bool,
+
+    /// mode of the backup (default: the old file's); implies -b
+    #[argh(option, arg_name = "OCTAL")]
+    backup_mode: Option<String>,
+
     /// if FILE is a symlink, replace the link itself instead of writing through it
     #[argh(switch)]
     no_follow: bool,
@@ -110,7 +130,16 @@ struct Args {
 
 const SPEC: Spec = Spec {
     short_values: &['i', 't', 'm'],
-    long_values: &["input", "timeout", "lock-file", "lock-mode", "mode"],
+    long_values: &[
+        "input",
+        "timeout",
+        "lock-file",
+        "lock-mode",
+        "mode",
+        "backup-suffix",
+        "backup-dir",
+        "backup-mode",
+    ],
 };
 
 fn options(a: Args) -> Result<write::Options, String> {
@@ -136,6 +165,13 @@ fn options(a: Args) -> Result<write::Options, String> {
         (_, true) => Owner::TryPreserve,
         _ => Owner::Creator,
     };
+    let backup = backup::from_args(
+        a.backup,
+        a.backup_suffix,
+        a.backup_dir,
+        a.backup_timestamp,
+        a.backup_mode.as_deref(),
+    )?;
     Ok(write::Options {
         target: a.target.into(),
         input: a.input.map(Into::into),
@@ -154,6 +190,7 @@ fn options(a: Args) -> Result<write::Options, String> {
             mode: a.lock_mode.as_deref().map(parse_mode).transpose()?,
             keep: a.keep_lock_file,
         },
+        backup,
     })
 }
 

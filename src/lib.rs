@@ -6,6 +6,7 @@
 //! (text or JSON on stderr) and `error` (the one error type).
 
 pub mod args;
+pub mod backup;
 pub mod commit;
 pub mod error;
 pub mod exec;

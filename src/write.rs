@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
-use crate::{lock, log};
+use crate::{backup, lock, log};
 
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
@@ -42,6 +42,8 @@ pub struct Options {
     pub owner: Owner,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
+    /// `--backup*`: back up the old file under the lock, before the rename.
+    pub backup: Option<backup::Options>,
 }
 
 /// What happened, for the caller's log line.
@@ -205,6 +207,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         tmp.sync(&target)?;
     }
     let held = lock::acquire(&shown, &lock_path, &opts.lock)?;
+    if let Some(b) = &opts.backup {
+        backup::before_replace(&target, b, opts.owner, opts.durable)?;
+    }
     tmp.commit(&target, opts.durable)?;
     drop(held);
     log::info(

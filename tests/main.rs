@@ -7,5 +7,6 @@ mod util;
 
 mod append;
 mod awrite;
+mod backup;
 mod docs;
 mod lock;

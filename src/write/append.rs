@@ -129,6 +129,9 @@ pub(super) fn run(
     if opts.durable {
         tmp.sync(&now)?;
     }
+    if let Some(b) = &opts.backup {
+        crate::backup::before_replace(&now, b, opts.owner, opts.durable)?;
+    }
     tmp.commit(&now, opts.durable)?;
     drop(held);
     let new_size = old_bytes + bytes;
