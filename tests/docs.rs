@@ -60,6 +60,11 @@ fn awrite_lock_options_documented() {
 }
 
 #[test]
+fn awrite_backup_options_documented() {
+    check("awrite-backup");
+}
+
+#[test]
 fn man_pages_lint_clean() {
     assert!(have("mandoc"), "mandoc is needed (apt-get install mandoc)");
     let mut pages = 0;
