@@ -1,7 +1,7 @@
 //! awrite: replace a file all-or-nothing with the data on stdin.
 
 use argh::FromArgs;
-use awrite_lib::args::{parse_mode, parse_seconds, Spec};
+use awrite_lib::args::{parse_mode, wait_strategy, Spec};
 use awrite_lib::commit::Owner;
 use awrite_lib::{backup, lock, log, write};
 
@@ -143,23 +143,13 @@ const SPEC: Spec = Spec {
 };
 
 fn options(a: Args) -> Result<write::Options, String> {
-    if a.wait && a.no_wait {
-        return Err("--wait and --no-wait conflict".into());
-    }
-    if a.no_wait && a.timeout.is_some() {
-        return Err("--timeout and --no-wait conflict".into());
-    }
     if a.preserve_mode && a.no_preserve_mode {
         return Err("--preserve-mode and --no-preserve-mode conflict".into());
     }
     if a.preserve_owner && a.try_preserve_owner {
         return Err("--preserve-owner and --try-preserve-owner conflict".into());
     }
-    let wait = match (&a.timeout, a.no_wait) {
-        (Some(t), _) => lock::Wait::Timeout(parse_seconds(t)?, t.trim().to_string()),
-        (None, true) => lock::Wait::NoWait,
-        (None, false) => lock::Wait::Forever,
-    };
+    let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
     let owner = match (a.preserve_owner, a.try_preserve_owner) {
         (true, _) => Owner::Preserve,
         (_, true) => Owner::TryPreserve,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use argh::FromArgs;
-use awrite_lib::args::{parse_seconds, Spec};
+use awrite_lib::args::{wait_strategy, Spec};
 use awrite_lib::error::{exit, Error};
 use awrite_lib::{backup, commit, lock, log};
 
@@ -148,17 +148,7 @@ fn plan(a: Args) -> Result<Plan, String> {
     if a.list && locking {
         return Err("--list takes no lock; lock options have no effect".into());
     }
-    if a.wait && a.no_wait {
-        return Err("--wait and --no-wait conflict".into());
-    }
-    if a.no_wait && a.timeout.is_some() {
-        return Err("--timeout and --no-wait conflict".into());
-    }
-    let wait = match (&a.timeout, a.no_wait) {
-        (Some(t), _) => lock::Wait::Timeout(parse_seconds(t)?, t.trim().to_string()),
-        (None, true) => lock::Wait::NoWait,
-        (None, false) => lock::Wait::Forever,
-    };
+    let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
     let naming = backup::naming(
         a.backup_suffix,
         a.backup_dir,

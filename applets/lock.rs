@@ -1,7 +1,7 @@
 //! awrite-lock: run a command while holding the lock `awrite TARGET` takes.
 
 use argh::FromArgs;
-use awrite_lib::args::{parse_mode, parse_seconds, Spec};
+use awrite_lib::args::{parse_mode, wait_strategy, Spec};
 use awrite_lib::error::exit;
 use awrite_lib::{exec, lock, log};
 
@@ -98,12 +98,6 @@ const SPEC: Spec = Spec {
 
 /// The options, plus the exit status for a lock not acquired.
 fn options(a: Args, after: Option<&[String]>) -> Result<(exec::Locked, i32), String> {
-    if a.wait && a.no_wait {
-        return Err("--wait and --no-wait conflict".into());
-    }
-    if a.no_wait && a.timeout.is_some() {
-        return Err("--timeout and --no-wait conflict".into());
-    }
     let argv = match (a.command, after) {
         (Some(_), Some(_)) => return Err("-c and a command after -- cannot be combined".into()),
         (Some(c), None) => exec::shell_argv(&c),
@@ -122,11 +116,7 @@ fn options(a: Args, after: Option<&[String]>) -> Result<(exec::Locked, i32), Str
             _ => return Err(format!("invalid exit code '{s}' (expected 0 to 255)")),
         },
     };
-    let wait = match (&a.timeout, a.no_wait) {
-        (Some(t), _) => lock::Wait::Timeout(parse_seconds(t)?, t.trim().to_string()),
-        (None, true) => lock::Wait::NoWait,
-        (None, false) => lock::Wait::Forever,
-    };
+    let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
     let locked = exec::Locked {
         target: a.target.into(),
         lock_file: a.lock_file.map(Into::into),

@@ -95,6 +95,25 @@ pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(v))
 }
 
+/// The lock strategy from `--wait`, `--no-wait` and `--timeout SECS`
+/// (shared by every applet that takes a lock).
+pub fn wait_strategy(
+    wait: bool,
+    no_wait: bool,
+    timeout: Option<&str>,
+) -> Result<crate::lock::Wait, String> {
+    use crate::lock::Wait;
+    if wait && no_wait {
+        return Err("--wait and --no-wait conflict".into());
+    }
+    match (timeout, no_wait) {
+        (Some(_), true) => Err("--timeout and --no-wait conflict".into()),
+        (Some(t), false) => Ok(Wait::Timeout(parse_seconds(t)?, t.trim().to_string())),
+        (None, true) => Ok(Wait::NoWait),
+        (None, false) => Ok(Wait::Forever),
+    }
+}
+
 /// Parse an octal mode: `644`, `0644`, `0o644`; at most 07777.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.strip_prefix("0o").unwrap_or(s);

@@ -808,26 +808,6 @@ fn check_from(target: &Target, opts: &Options, from: &Path) -> Result<PathBuf> {
     Ok(from.to_path_buf())
 }
 
-/// As awrite does: refuse to replace a file the caller could not write with
-/// `cat >`, although rename would allow it. (The same check as in
-/// `write`, kept here so the two modules stay independent.)
-fn check_writable(target: &Target) -> Result<()> {
-    if target.existing.is_none() {
-        return Ok(());
-    }
-    let r = nix::unistd::faccessat(
-        nix::fcntl::AT_FDCWD,
-        &target.real,
-        nix::unistd::AccessFlags::W_OK,
-        nix::fcntl::AtFlags::AT_EACCESS,
-    );
-    match r {
-        Err(nix::errno::Errno::EACCES) => Err(Error::other(target.display(), "Permission denied")
-            .with_hint("The file is not writable by you; check its mode and ownership")),
-        _ => Ok(()),
-    }
-}
-
 /// `awrite-backup --restore FILE [--from BACKUP]`: under FILE's lock, copy
 /// the backup (the newest when `from` is absent) into a temp file beside
 /// FILE with the backup's mode (and owner, where permitted), fsync, rename,
@@ -841,7 +821,7 @@ pub fn restore(
 ) -> Result<PathBuf> {
     let shown = target.display();
     let from = from.map(|f| check_from(target, opts, f)).transpose()?;
-    check_writable(target)?;
+    target.check_writable()?;
     let held = lock::acquire(&shown, lock_path, lock)?;
     // Chosen under the lock, so a concurrent backup cannot slip in between.
     let chosen = match from {

@@ -40,6 +40,28 @@ impl Target {
     pub fn display(&self) -> String {
         self.given.display().to_string()
     }
+
+    /// Refuse to replace a file the caller could not write with `cat >`:
+    /// rename only needs the directory, but replacing a read-only file
+    /// would surprise (PRD 7.2).
+    pub fn check_writable(&self) -> Result<()> {
+        if self.existing.is_none() {
+            return Ok(());
+        }
+        let r = nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            &self.real,
+            nix::unistd::AccessFlags::W_OK,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        );
+        match r {
+            Err(nix::errno::Errno::EACCES) => {
+                Err(Error::other(self.display(), "Permission denied")
+                    .with_hint("The file is not writable by you; check its mode and ownership"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Resolve `given`. With `follow`, a symlink (chain) is written through:

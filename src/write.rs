@@ -97,25 +97,6 @@ fn final_mode(opts: &Options, target: &Target) -> u32 {
     }
 }
 
-/// Refuse to replace a file the caller could not write with `cat >`:
-/// rename only needs the directory, but that would be a surprise.
-fn check_writable(target: &Target) -> Result<()> {
-    if target.existing.is_none() {
-        return Ok(());
-    }
-    let r = nix::unistd::faccessat(
-        nix::fcntl::AT_FDCWD,
-        &target.real,
-        nix::unistd::AccessFlags::W_OK,
-        nix::fcntl::AtFlags::AT_EACCESS,
-    );
-    match r {
-        Err(nix::errno::Errno::EACCES) => Err(Error::other(target.display(), "Permission denied")
-            .with_hint("The file is not writable by you; check its mode and ownership")),
-        _ => Ok(()),
-    }
-}
-
 /// Copy the rest of `input` into the temp file. std's io::copy uses
 /// splice/copy_file_range here, so data need not pass through user space.
 /// Errors name the target: with a pipe or file as input, the failures that
@@ -145,7 +126,7 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
 pub fn run(opts: &Options) -> Result<Report> {
     let input = Input::open(opts.input.as_ref())?;
     let target = commit::resolve(&opts.target, opts.follow)?;
-    check_writable(&target)?;
+    target.check_writable()?;
     let shown = target.display();
     if target.real != target.given {
         log::debug(
