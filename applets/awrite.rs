@@ -167,4 +167,3 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Err(e) => common::fail(&e),
     }
 }
-

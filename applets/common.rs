@@ -12,11 +12,7 @@ use awrite_lib::log;
 /// (help and version print to stdout and give 0).
 pub fn parse<T: FromArgs>(applet: &str, args: &[String], spec: &Spec) -> Result<T, i32> {
     if args::has_flag(args, &["-V", "--version"]) {
-        let _ = writeln!(
-            std::io::stdout(),
-            "{applet} {}",
-            env!("CARGO_PKG_VERSION")
-        );
+        let _ = writeln!(std::io::stdout(), "{applet} {}", env!("CARGO_PKG_VERSION"));
         return Err(exit::OK);
     }
     let norm = args::normalise(args, spec);

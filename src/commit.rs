@@ -71,10 +71,16 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
     };
     if let Some(m) = &meta {
         if m.is_dir() {
-            return Err(Error::io(&shown, io::Error::from_raw_os_error(libc::EISDIR)));
+            return Err(Error::io(
+                &shown,
+                io::Error::from_raw_os_error(libc::EISDIR),
+            ));
         }
         if !m.file_type().is_file() && !m.file_type().is_symlink() {
-            return Err(Error::other(&shown, "not a regular file; refusing to replace it"));
+            return Err(Error::other(
+                &shown,
+                "not a regular file; refusing to replace it",
+            ));
         }
     }
     let name = real
@@ -319,7 +325,10 @@ mod tests {
     fn temp_names_are_recognisable_and_bounded() {
         let n = temp_name(OsStr::new("config.json"));
         let s = n.to_str().unwrap();
-        assert!(s.starts_with(".config.json.") && s.ends_with(TEMP_SUFFIX), "{s}");
+        assert!(
+            s.starts_with(".config.json.") && s.ends_with(TEMP_SUFFIX),
+            "{s}"
+        );
         let long = "x".repeat(255);
         assert!(temp_name(OsStr::new(&long)).len() <= 255);
     }

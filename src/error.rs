@@ -192,7 +192,9 @@ fn errno_hint(err: &io::Error) -> Option<&'static str> {
         Errno::EACCES | Errno::EPERM => "Run with sudo or check the file and directory permissions",
         Errno::ENOSPC | Errno::EDQUOT => "Free some space; the target file was not changed",
         Errno::EROFS => "The file system is mounted read-only",
-        Errno::ELOOP => "A symbolic link is in the way; lock files and temp files never follow links",
+        Errno::ELOOP => {
+            "A symbolic link is in the way; lock files and temp files never follow links"
+        }
         Errno::EXDEV => "The paths are on different file systems",
         _ => return None,
     })

@@ -8,7 +8,9 @@
 pub mod args;
 pub mod commit;
 pub mod error;
+pub mod housekeep;
 pub mod lock;
 pub mod log;
 pub mod signals;
+pub mod walk;
 pub mod write;

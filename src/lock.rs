@@ -211,8 +211,7 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
         // Trust the entry only if the descriptor really is that file.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat into a zeroed struct.
-        if unsafe { libc::fstat(fd, &mut st) } != 0
-            || (st.st_dev as u64, st.st_ino as u64) != want
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_dev as u64, st.st_ino as u64) != want
         {
             continue;
         }
@@ -261,15 +260,21 @@ fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
     };
     let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
     if !meta.file_type().is_file() {
-        return Err(Error::other(path.display(), "lock file is not a regular file"));
+        return Err(Error::other(
+            path.display(),
+            "lock file is not a regular file",
+        ));
     }
     Ok(Some(file))
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ELOOP) {
-        return Error::other(path.display(), "lock file is a symbolic link; refusing to use it")
-            .with_hint("Remove the link; lock files must live in a directory you trust");
+        return Error::other(
+            path.display(),
+            "lock file is a symbolic link; refusing to use it",
+        )
+        .with_hint("Remove the link; lock files must live in a directory you trust");
     }
     if e.raw_os_error() == Some(libc::EACCES) {
         return Error::other(path.display(), crate::error::strerror(&e))
@@ -286,7 +291,10 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
     };
     if let Some((fd, id)) = inherited(lock_path, opts.kind, target)? {
         log::debug(
-            &format!("Using the lock held by the parent on {}", lock_path.display()),
+            &format!(
+                "Using the lock held by the parent on {}",
+                lock_path.display()
+            ),
             &[("lock_file", json!(lock_path.display().to_string()))],
         );
         return Ok(Lock {
@@ -313,9 +321,15 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             Ok(()) => {}
             Err(e) if would_block(&e) => {
                 match &opts.wait {
-                    Wait::NoWait => return Err(Error::Locked { target: target.into() }),
+                    Wait::NoWait => {
+                        return Err(Error::Locked {
+                            target: target.into(),
+                        })
+                    }
                     Wait::Timeout(d, _) if d.is_zero() => {
-                        return Err(Error::Locked { target: target.into() })
+                        return Err(Error::Locked {
+                            target: target.into(),
+                        })
                     }
                     _ => {}
                 }
@@ -339,7 +353,9 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             Err(e) => return Err(Error::io_op(lock_path.display(), "flock", e)),
         }
         // We hold a lock on *this inode*; is it still the lock file?
-        let meta = file.metadata().map_err(|e| Error::io(lock_path.display(), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(lock_path.display(), e))?;
         let id = (meta.dev(), meta.ino());
         if !same_file(lock_path, id) {
             log::debug(
@@ -360,7 +376,10 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             ("wait_time_ms", json!(ms)),
         ];
         if announced {
-            log::notice(&format!("Lock acquired after {:.2}s", waited.as_secs_f64()), &fields);
+            log::notice(
+                &format!("Lock acquired after {:.2}s", waited.as_secs_f64()),
+                &fields,
+            );
         } else {
             log::info("Lock acquired", &fields);
         }
@@ -398,7 +417,10 @@ fn poll_until(file: &File, op: i32, deadline: Option<Instant>) -> bool {
 
 fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
     let mut parts = Vec::new();
-    let holder = file.metadata().ok().and_then(|m| holder_of(m.dev(), m.ino()));
+    let holder = file
+        .metadata()
+        .ok()
+        .and_then(|m| holder_of(m.dev(), m.ino()));
     if let Some((pid, cmd)) = &holder {
         parts.push(match cmd {
             Some(c) => format!("held by pid {pid}: {c}"),
@@ -444,16 +466,18 @@ pub fn holder_of(dev: u64, ino: u64) -> Option<(i32, Option<String>)> {
         if pid as u32 == std::process::id() {
             continue;
         }
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|raw| {
-            let s = String::from_utf8_lossy(&raw)
-                .trim_end_matches('\0')
-                .replace('\0', " ");
-            if s.chars().count() > 80 {
-                format!("{}...", s.chars().take(77).collect::<String>())
-            } else {
-                s
-            }
-        });
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .map(|raw| {
+                let s = String::from_utf8_lossy(&raw)
+                    .trim_end_matches('\0')
+                    .replace('\0', " ");
+                if s.chars().count() > 80 {
+                    format!("{}...", s.chars().take(77).collect::<String>())
+                } else {
+                    s
+                }
+            });
         return Some((pid, cmd.filter(|c| !c.is_empty())));
     }
     None
@@ -465,7 +489,10 @@ mod tests {
 
     #[test]
     fn lock_path_appends_suffix() {
-        assert_eq!(default_path(Path::new("a/b.json")), Path::new("a/b.json.lock"));
+        assert_eq!(
+            default_path(Path::new("a/b.json")),
+            Path::new("a/b.json.lock")
+        );
     }
 
     #[test]
@@ -495,7 +522,10 @@ mod tests {
             ..Options::default()
         };
         let e = acquire("t", &p, &opts).unwrap_err();
-        assert_eq!(e.to_string(), "Error: t: Lock acquisition timeout after 0.05s");
+        assert_eq!(
+            e.to_string(),
+            "Error: t: Lock acquisition timeout after 0.05s"
+        );
     }
 
     #[test]

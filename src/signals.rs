@@ -67,8 +67,7 @@ pub fn install() {
         set.add(s);
     }
     let mut old = SigSet::empty();
-    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
-        .is_err()
+    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_err()
     {
         return;
     }

@@ -56,7 +56,9 @@ impl Input {
         match path {
             None => {
                 // SAFETY: fd 0 belongs to the process; ManuallyDrop keeps it open.
-                Ok(Input::Stdin(ManuallyDrop::new(unsafe { File::from_raw_fd(0) })))
+                Ok(Input::Stdin(ManuallyDrop::new(unsafe {
+                    File::from_raw_fd(0)
+                })))
             }
             Some(p) => File::open(p)
                 .map(Input::File)
@@ -141,7 +143,10 @@ pub fn run(opts: &Options) -> Result<Report> {
     let shown = target.display();
     if target.real != target.given {
         log::debug(
-            &format!("{shown} is a symlink; writing through to {}", target.real.display()),
+            &format!(
+                "{shown} is a symlink; writing through to {}",
+                target.real.display()
+            ),
             &[("target", json!(shown))],
         );
     }

@@ -178,7 +178,10 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r"\.[a-z0-9]{8}\.awrite-tmp", ".[RAND].awrite-tmp"),
     (r"pid \d+", "pid [PID]"),
     (r#""(holder_pid|pid)":\d+"#, r#""$1":"[PID]""#),
-    (r#""(wait_time_ms|elapsed_ms|age_secs|duration_ms)":\d+"#, r#""$1":"[N]""#),
+    (
+        r#""(wait_time_ms|elapsed_ms|age_secs|duration_ms)":\d+"#,
+        r#""$1":"[N]""#,
+    ),
     (r"after \d+\.\d+s", "after [SECS]s"),
     (r"\d{8}-\d{6}(-\d+)?", "[STAMP]"),
 ];
