@@ -146,6 +146,24 @@ pub struct Summary {
     pub errors: usize,
 }
 
+/// For ordering backups with the same mtime: the stamp and the collision
+/// counter `N` (a plain backup has neither and sorts as the oldest).
+fn stamp_key(name: &[u8], suffix: &[u8]) -> (Vec<u8>, u64) {
+    let (Some(orig), Some(base)) = (backup_original(name, suffix), name.strip_suffix(suffix))
+    else {
+        return (Vec::new(), 0);
+    };
+    if orig.len() == base.len() {
+        return (Vec::new(), 0);
+    }
+    let stamp = &base[orig.len() + 1..];
+    let n = stamp
+        .get(16..)
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        .unwrap_or(0);
+    (stamp[..15].to_vec(), n)
+}
+
 /// `.{name}.{8 x [a-z0-9]}.awrite-tmp` (see `commit::temp_name`).
 pub fn is_temp(name: &[u8]) -> bool {
     let Some(rest) = name.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
@@ -539,7 +557,8 @@ impl Run<'_> {
     }
 
     /// `--keep-newest N`: per original file, the N newest backups (by
-    /// mtime, ties broken by name: the later name is the newer) are kept.
+    /// mtime; on a tie the later stamp, then the higher `-N`, then the
+    /// later name counts as newer) are kept.
     fn kept_backups(&self, cands: &[Candidate]) -> Vec<bool> {
         let mut kept = vec![false; cands.len()];
         let Some(n) = self.o.keep_newest else {
@@ -557,9 +576,14 @@ impl Run<'_> {
         for mut members in groups.into_values() {
             members.sort_by(|&a, &b| {
                 let (a, b) = (&cands[a], &cands[b]);
-                mtime(&b.st)
-                    .cmp(&mtime(&a.st))
-                    .then_with(|| b.name.cmp(&a.name))
+                let key = |c: &Candidate| {
+                    (
+                        mtime(&c.st),
+                        stamp_key(c.name.as_bytes(), suffix),
+                        c.name.clone(),
+                    )
+                };
+                key(b).cmp(&key(a))
             });
             for &i in members.iter().take(n) {
                 kept[i] = true;
@@ -662,9 +686,9 @@ fn summary(o: &Options, s: &Summary) {
     }
     let verb = if o.dry_run { "Would delete" } else { "Deleted" };
     let text = format!(
-        "{verb} {}; skipped {} held by live processes; {}",
+        "{verb} {}; {} held by a live process (skipped); {}",
         parts.join(", "),
-        s.held,
+        plural(s.held, "file", "files"),
         plural(s.errors, "error", "errors")
     );
     let fields: Vec<(&str, Value)> = vec![
@@ -676,4 +700,77 @@ fn summary(o: &Options, s: &Summary) {
         ("errors", json!(s.errors)),
     ];
     log::info(&text, &fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        assert_eq!(
+            parse_age("30m").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Temp),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Backup),
+            Duration::from_secs(172800)
+        );
+        assert_eq!(
+            parse_age("7d").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(604800)
+        );
+        assert_eq!(
+            parse_age("45s").unwrap().threshold(Kind::Backup),
+            Duration::from_secs(45)
+        );
+        for bad in ["2x", "-1", "h", "1.5.2", "", "+2", "2H", "99999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_temp(b".cfg.json.abcd1234.awrite-tmp"));
+        assert!(!is_temp(b".cfg.json.abcd123.awrite-tmp"));
+        assert!(!is_temp(b"..abcd1234.awrite-tmp"));
+        assert!(!is_temp(b"cfg.json.abcd1234.awrite-tmp"));
+        let s = b".backup";
+        assert_eq!(backup_original(b"a.json.backup", s), Some(&b"a.json"[..]));
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203.backup", s),
+            Some(&b"a.json"[..])
+        );
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203-12.backup", s),
+            Some(&b"a.json"[..])
+        );
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203-.backup", s),
+            Some(&b"a.json.20250101-010203-"[..])
+        );
+        assert_eq!(
+            backup_original(b".20250101-010203.backup", s),
+            Some(&b".20250101-010203"[..])
+        );
+        assert_eq!(backup_original(b".backup", s), None);
+        assert_eq!(backup_original(b"a.bak", s), None);
+        assert_eq!(
+            stamp_key(b"a.20250101-000000-2.backup", s),
+            (b"20250101-000000".to_vec(), 2)
+        );
+        assert_eq!(
+            stamp_key(b"a.20250101-000000.backup", s),
+            (b"20250101-000000".to_vec(), 0)
+        );
+        assert_eq!(stamp_key(b"a.backup", s), (Vec::new(), 0));
+    }
 }

@@ -41,6 +41,9 @@ where
             // early, and do not descend into other file systems.
             children.retain_mut(|child| {
                 let Ok(e) = child else { return true };
+                if e.depth == 0 {
+                    return true; // the root, possibly a symlink jwalk follows
+                }
                 if e.file_type.is_dir() {
                     let same_fs = std::fs::symlink_metadata(e.path())
                         .map(|m| m.dev() == root_dev)
@@ -63,7 +66,21 @@ where
                     .or_default()
                     .push(e.file_name);
             }
-            Ok(_) => {}
+            Ok(e) => {
+                // jwalk reports a directory it could not read on the
+                // directory's own entry, not as an Err item.
+                if let Some(err) = e.read_children.as_ref().and_then(|r| r.error()) {
+                    let path = err.path().map(rel).unwrap_or_else(|| rel(&e.path()));
+                    let io = match err.io_error() {
+                        Some(io) => match io.raw_os_error() {
+                            Some(n) => io::Error::from_raw_os_error(n),
+                            None => io::Error::new(io.kind(), io.to_string()),
+                        },
+                        None => io::Error::other("cannot walk the directory"),
+                    };
+                    out.errors.push((path, io));
+                }
+            }
             Err(e) => {
                 let path = e.path().map(rel).unwrap_or_default();
                 let err = match e.into_io_error() {
