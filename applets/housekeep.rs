@@ -142,8 +142,10 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    // Line by line: a reader that goes away (`| head`) stops the run at
+    // once, so no deletion goes unreported.
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut out = std::io::LineWriter::new(stdout.lock());
     let result = housekeep::run(&opts, &mut out);
     let _ = out.flush();
     match result {

@@ -472,7 +472,16 @@ impl Run<'_> {
                 .write_all(path.as_os_str().as_bytes())
                 .and_then(|()| self.out.write_all(b"\n"))
         };
-        r.map_err(|e| Error::io_op("stdout", "write error", e))
+        r.map_err(|e| {
+            let what = if self.o.dry_run {
+                "selected"
+            } else {
+                "deleted"
+            };
+            stdout_error(&e).with_hint(format!(
+                "Stopped at once; the last file was {what} but could not be reported"
+            ))
+        })
     }
 
     fn dir(&mut self, dirfd: RawFd, rel: &Path, names: &[OsString]) -> Result<()> {
@@ -597,6 +606,12 @@ impl Run<'_> {
 /// Problems with single files or directories are warnings counted in the
 /// summary; only an unusable DIR or stdout is an `Err`.
 pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
+    run_with(o, out, || {})
+}
+
+/// `run`, with `after_walk` called between the walk and the deletions (so
+/// tests can change the tree under our feet).
+fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Result<Summary> {
     let shown = o.dir.display().to_string();
     // DIR itself may be a symlink (the user named it, like `find DIR/`);
     // nothing below it is followed.
@@ -616,6 +631,7 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
     let listing = walk::list(&o.dir, o.recursive, root_dev, move |name| {
         classify(name.as_bytes(), &filter).is_some()
     });
+    after_walk();
     let mut run = Run {
         o,
         out,
@@ -660,12 +676,14 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
             }
         }
     }
-    run.out
-        .flush()
-        .map_err(|e| Error::io_op("stdout", "write error", e))?;
+    run.out.flush().map_err(|e| stdout_error(&e))?;
     let sum = run.sum;
     summary(o, &sum);
     Ok(sum)
+}
+
+fn stdout_error(e: &io::Error) -> Error {
+    Error::other("stdout", format!("write error: {}", strerror(e)))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -705,6 +723,58 @@ fn summary(o: &Options, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts(dir: &Path) -> Options {
+        Options {
+            dir: dir.to_path_buf(),
+            locks: true,
+            backups: true,
+            temps: true,
+            recursive: true,
+            older_than: None,
+            keep_newest: None,
+            backup_suffix: ".backup".into(),
+            dry_run: false,
+            json: false,
+        }
+    }
+
+    /// A directory (or a directory above it) swapped for a symlink after
+    /// the walk must not redirect the deletions to the link's target.
+    #[test]
+    fn directory_swapped_for_symlink_mid_run() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let r = |p: &str| root.path().join(p);
+        let o = |p: &str| outside.path().join(p);
+        for p in [
+            r("sub/a.lock"),
+            r("x/y/b.backup"),
+            r("c.lock"),
+            o("a.lock"),
+            o("y/b.backup"),
+        ] {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let mut out = Vec::new();
+        let sum = run_with(&opts(root.path()), &mut out, || {
+            std::fs::rename(r("sub"), r("sub.old")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
+            std::fs::rename(r("x"), r("x.old")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
+        })
+        .unwrap();
+        assert!(o("a.lock").exists() && o("y/b.backup").exists());
+        assert!(r("sub.old/a.lock").exists() && r("x.old/y/b.backup").exists());
+        assert!(!r("c.lock").exists());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", r("c.lock").display())
+        );
+        assert_eq!(sum.deleted, [1, 0, 0]);
+        assert_eq!(sum.errors, 2, "each swapped directory is reported");
+    }
 
     #[test]
     fn ages() {

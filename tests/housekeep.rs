@@ -667,3 +667,19 @@ fn stays_on_the_starting_file_system() {
         "the file under the mount point is untouched"
     );
 }
+
+#[test]
+fn unwritable_stdout_stops_the_run() {
+    let env = Env::new();
+    for f in ["a.lock", "b.lock", "c.lock"] {
+        env.write(f, "");
+    }
+    let mut c = env.cmd(HK).arg("--clean-locks");
+    c.cmd
+        .stdout(File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped());
+    let out = Out(c.spawn().wait_with_output().unwrap()).code_is(1);
+    snap!("housekeep_stdout_full", out.stderr());
+    // The first deletion could not be reported; nothing after it happened.
+    assert_eq!(tree(&env), ["b.lock", "c.lock"]);
+}
