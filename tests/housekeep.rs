@@ -69,6 +69,7 @@ fn flock_holder(env: &Env, rel: &str) -> Child {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    kill(child);
     panic!("flock(1) never took the lock");
 }
 
