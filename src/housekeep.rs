@@ -338,7 +338,7 @@ impl DirStack {
 
 enum Outcome {
     Deleted,
-    Held(Option<(i32, Option<String>)>),
+    Held,
     /// Gone, replaced or no longer a regular file: left alone, silently.
     Changed,
     Failed(&'static str, io::Error),
@@ -369,7 +369,7 @@ fn locked_unlink(dirfd: RawFd, name: &OsStr, seen: (u64, u64), dry_run: bool) ->
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => return Outcome::Held(lock::holder_of(seen.0, seen.1)),
+            Some(libc::EWOULDBLOCK) => return Outcome::Held,
             _ => return Outcome::Failed("cannot lock", e),
         }
     }
@@ -540,8 +540,16 @@ impl Run<'_> {
                     };
                     self.record(&path, c, action, None)?;
                 }
-                Outcome::Held(holder) => {
+                Outcome::Held => {
                     self.sum.held += 1;
+                    // /proc/locks is read whole for each lookup: only when
+                    // the holder is shown.
+                    let holder = if self.o.json || log::enabled(log::Level::Verbose) {
+                        let (dev, ino) = id(&c.st);
+                        lock::holder_of(dev, ino)
+                    } else {
+                        None
+                    };
                     let by = match &holder {
                         Some((pid, Some(cmd))) => format!(" by pid {pid} ({cmd})"),
                         Some((pid, None)) => format!(" by pid {pid}"),
