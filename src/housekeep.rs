@@ -666,20 +666,11 @@ fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Resu
             Enter::Skip => {}
             Enter::Failed(bad, e) => {
                 let p = run.shown(&bad);
-                let what = if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
-                    "no longer a directory (replaced during the run?); skipped"
-                } else {
-                    "cannot open directory"
-                };
-                if what.starts_with("no longer") {
-                    run.sum.errors += 1;
-                    log::warn(
-                        &format!("{}: {what}", p.display()),
-                        &[("path", json!(p.to_string_lossy()))],
-                    );
-                } else {
-                    run.warn(&p, what, &e);
-                }
+                run.sum.errors += 1;
+                log::warn(
+                    &dir_failure(&p, &e),
+                    &[("path", json!(p.to_string_lossy()))],
+                );
                 failed = Some(bad);
             }
         }
@@ -688,6 +679,18 @@ fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Resu
     let sum = run.sum;
     summary(o, &sum);
     Ok(sum)
+}
+
+/// The warning for a directory that was listed but cannot be opened now.
+fn dir_failure(p: &Path, e: &io::Error) -> String {
+    if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
+        format!(
+            "{}: no longer a directory (replaced during the run?); skipped",
+            p.display()
+        )
+    } else {
+        format!("{}: cannot open directory: {}", p.display(), strerror(e))
+    }
 }
 
 fn stdout_error(e: &io::Error) -> Error {
@@ -782,6 +785,20 @@ mod tests {
         );
         assert_eq!(sum.deleted, [1, 0, 0]);
         assert_eq!(sum.errors, 2, "each swapped directory is reported");
+    }
+
+    #[test]
+    fn directory_failure_messages() {
+        let text = [libc::ELOOP, libc::ENOTDIR, libc::EACCES]
+            .map(|n| dir_failure(Path::new("./sub"), &io::Error::from_raw_os_error(n)))
+            .join("\n");
+        insta::with_settings!({
+            snapshot_path => "../snapshots",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("housekeep_dir_failure", text);
+        });
     }
 
     #[test]

@@ -45,9 +45,10 @@ where
                     return true; // the root, possibly a symlink jwalk follows
                 }
                 if e.file_type.is_dir() {
+                    // If lstat fails, let the read fail too: it is reported.
                     let same_fs = std::fs::symlink_metadata(e.path())
                         .map(|m| m.dev() == root_dev)
-                        .unwrap_or(false);
+                        .unwrap_or(true);
                     if !same_fs {
                         e.read_children = None;
                     }

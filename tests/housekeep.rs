@@ -612,6 +612,8 @@ fn unreadable_directory_is_reported_and_skipped() {
     aged(&env, "ro/c.lock", HOUR);
     aged(&env, "z/secret.lock", HOUR);
     aged(&env, "z/d.lock", HOUR);
+    aged(&env, "noexec/e.lock", HOUR);
+    aged(&env, "noexec/sub/f.lock", HOUR);
     let mode = |rel: &str, m: u32| {
         std::fs::set_permissions(env.path(rel), std::fs::Permissions::from_mode(m)).unwrap()
     };
@@ -619,11 +621,21 @@ fn unreadable_directory_is_reported_and_skipped() {
     mode("z", 0o777);
     mode("closed", 0o000);
     mode("z/secret.lock", 0o600);
+    // Listable but not searchable: names are seen, files cannot be checked.
+    mode("noexec", 0o444);
     let out = as_nobody(&env, &["--clean-locks", "-r"]).code_is(1);
     // Root could have read all of it: the warnings prove we ran unprivileged.
     snap!("housekeep_unreadable_warnings", out.stderr());
     assert_eq!(out.stdout(), "./a.lock\n./z/d.lock\n");
-    assert!(env.exists("closed/b.lock") && env.exists("ro/c.lock") && env.exists("z/secret.lock"));
+    for f in [
+        "closed/b.lock",
+        "ro/c.lock",
+        "z/secret.lock",
+        "noexec/e.lock",
+        "noexec/sub/f.lock",
+    ] {
+        assert!(env.exists(f), "{f}");
+    }
     let out = as_nobody(&env, &["--clean-locks", "-r", "--json", "-q"]).code_is(1);
     assert_eq!(out.stdout(), "");
     assert_eq!(
@@ -634,6 +646,37 @@ fn unreadable_directory_is_reported_and_skipped() {
     let out = as_nobody(&env, &["--clean-locks", "-r", "--json"]).code_is(1);
     snap!("housekeep_unreadable_warnings_json", out.stderr());
     mode("closed", 0o755);
+    mode("noexec", 0o755);
+}
+
+#[test]
+fn help_names_every_option() {
+    let env = Env::new();
+    let out = env.cmd(HK).arg("--help").run().ok();
+    for opt in [
+        "--clean-locks",
+        "--clean-backups",
+        "--clean-temps",
+        "--all",
+        "-r, --recursive",
+        "--older-than",
+        "--keep-newest",
+        "--backup-suffix",
+        "-n, --dry-run",
+        "-v, --verbose",
+        "-q, --quiet",
+        "--json",
+        "-V, --version",
+        "-h, --help",
+    ] {
+        assert!(out.stdout().contains(opt), "{opt}");
+    }
+    let out = env.cmd("awrite").args(["housekeep", "-h"]).run().ok();
+    assert!(
+        out.stdout().starts_with("Usage: awrite housekeep "),
+        "{}",
+        out.stdout()
+    );
 }
 
 #[test]
