@@ -727,3 +727,45 @@ fn unwritable_stdout_stops_the_run() {
     // The first deletion could not be reported; nothing after it happened.
     assert_eq!(tree(&env), ["b.lock", "c.lock"]);
 }
+
+#[test]
+fn a_live_awrite_temp_file_is_recognised_and_skipped() {
+    let env = Env::new();
+    let mut c = env.cmd("awrite").args(["--stream", "out.txt"]);
+    c.cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut writer = c.spawn();
+    let mut input = writer.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"partial").unwrap();
+    let temp = (0..500)
+        .find_map(|_| {
+            let t = env.ls().into_iter().find(|n| n.ends_with(".awrite-tmp"));
+            if t.is_none() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            t
+        })
+        .expect("awrite --stream never created its temp file");
+    // Past the grace period, so only the writer's flock protects it.
+    File::options()
+        .write(true)
+        .open(env.path(&temp))
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3 * HOUR))
+        .unwrap();
+    let out = env.cmd(HK).args(["--all", "--json"]).run().ok();
+    let recs: Vec<serde_json::Value> = out
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 1, "{}", out.stdout());
+    assert_eq!(recs[0]["path"], format!("./{temp}"));
+    assert_eq!(recs[0]["action"], "skipped: held");
+    assert!(env.exists(&temp));
+    drop(input);
+    assert!(writer.wait().unwrap().success());
+    assert_eq!(env.read("out.txt"), "partial");
+}
