@@ -98,6 +98,16 @@ f=$(measure "find -name '*.lock' -delete ($LOCKS)" - "$LOCKS" "$scratch/locks-b"
     find "$scratch/locks-b" -name '*.lock' -delete)
 echo "locks: awrite-housekeep ${a}s, find ${f}s, ratio $(ratio "$a" "$f")x" >&2
 
+# The common case: one directory full of lock files.
+mkdir -p "$scratch/flat-a" "$scratch/flat-b"
+(cd "$scratch/flat-a" && seq -f "job%05g.lock" 1 "$LOCKS" | xargs touch)
+(cd "$scratch/flat-b" && seq -f "job%05g.lock" 1 "$LOCKS" | xargs touch)
+a=$(measure "awrite-housekeep --clean-locks (flat, $LOCKS)" 5 "$LOCKS" "$scratch/flat-a" -- \
+    "$hk" --clean-locks "$scratch/flat-a")
+f=$(measure "find -name '*.lock' -delete (flat, $LOCKS)" - "$LOCKS" "$scratch/flat-b" -- \
+    find "$scratch/flat-b" -name '*.lock' -delete)
+echo "flat locks: awrite-housekeep ${a}s, find ${f}s, ratio $(ratio "$a" "$f")x" >&2
+
 make_backups "$scratch/bak-a"
 make_backups "$scratch/bak-b"
 a=$(measure "awrite-housekeep --clean-backups -r ($BACKUPS)" 30 "$BACKUPS" "$scratch/bak-a" -- \
