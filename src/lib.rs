@@ -2,15 +2,19 @@
 //!
 //! The applets in `applets/` parse arguments and call into these modules:
 //! `lock` (flock protocol), `commit` (temp file, fsync, rename), `write`
-//! (the awrite operation), `signals` (cleanup on SIGINT/TERM/HUP), `log`
-//! (text or JSON on stderr) and `error` (the one error type).
+//! (the awrite operation), `backup` (naming, link-or-copy backups), `exec`
+//! (awrite-lock's child), `housekeep` + `walk` (debris cleaning),
+//! `signals` (cleanup on SIGINT/TERM/HUP), `log` (text or JSON on stderr)
+//! and `error` (the one error type).
 
 pub mod args;
 pub mod backup;
 pub mod commit;
 pub mod error;
 pub mod exec;
+pub mod housekeep;
 pub mod lock;
 pub mod log;
 pub mod signals;
+pub mod walk;
 pub mod write;

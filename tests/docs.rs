@@ -65,6 +65,11 @@ fn awrite_backup_options_documented() {
 }
 
 #[test]
+fn awrite_housekeep_options_documented() {
+    check("awrite-housekeep");
+}
+
+#[test]
 fn man_pages_lint_clean() {
     assert!(have("mandoc"), "mandoc is needed (apt-get install mandoc)");
     let mut pages = 0;

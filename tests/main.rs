@@ -9,4 +9,5 @@ mod append;
 mod awrite;
 mod backup;
 mod docs;
+mod housekeep;
 mod lock;

@@ -1,0 +1,871 @@
+//! awrite-housekeep: remove orphaned lock files, old backups and leftover
+//! awrite temp files.
+//!
+//! Safety model: `walk` only proposes candidate names. Every directory is
+//! then opened with openat(parent_fd, name, O_DIRECTORY|O_NOFOLLOW) from the
+//! root descriptor down, every candidate is fstatat'ed (no follow) relative
+//! to that descriptor and deleted with unlinkat on it. A directory swapped
+//! for a symlink after the walk therefore fails to open instead of
+//! redirecting a deletion. Lock and temp files are deleted only while we
+//! hold an exclusive flock on them and after checking that the name still
+//! names the inode we locked (the protocol of `lock.rs`), so a live holder
+//! never loses its lock file.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::libc;
+use serde_json::{json, Value};
+
+use crate::commit::TEMP_SUFFIX;
+use crate::error::{strerror, Error, Result};
+use crate::{lock, log, walk};
+
+/// A temp file is created an instant before its writer locks it, so an
+/// unlocked temp file younger than this may belong to a live writer and is
+/// never removed, whatever `--older-than` says.
+pub const TEMP_GRACE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Lock,
+    Backup,
+    Temp,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Lock => "lock",
+            Kind::Backup => "backup",
+            Kind::Temp => "temp",
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `--older-than`: a whole number with an optional unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Age {
+    pub value: u64,
+    /// `s`, `m`, `h` or `d`; `None` for a bare number.
+    pub unit: Option<char>,
+}
+
+impl Age {
+    /// The threshold for `kind`: a bare number means hours for lock and
+    /// temp files, days for backups (PRD FR-11/12).
+    pub fn threshold(self, kind: Kind) -> Duration {
+        let unit = self.unit.unwrap_or(match kind {
+            Kind::Backup => 'd',
+            Kind::Lock | Kind::Temp => 'h',
+        });
+        let mult = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => 86400,
+        };
+        Duration::from_secs(self.value.saturating_mul(mult))
+    }
+}
+
+/// Parse `30m`, `2h`, `7d`, `45s` or a bare `3`.
+pub fn parse_age(s: &str) -> std::result::Result<Age, String> {
+    let bad = || {
+        format!(
+            "invalid --older-than '{s}' (expected a whole number with an optional unit \
+             s, m, h or d, e.g. 30m, 2h, 7d)"
+        )
+    };
+    let (digits, unit) = match s.chars().last() {
+        Some(c @ ('s' | 'm' | 'h' | 'd')) => (&s[..s.len() - 1], Some(c)),
+        _ => (s, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    // Ten thousand years is plenty; larger values are surely typos.
+    let value: u64 = digits.parse().map_err(|_| bad())?;
+    let age = Age { value, unit };
+    if age.threshold(Kind::Backup) > Duration::from_secs(10_000 * 365 * 86400) {
+        return Err(bad());
+    }
+    Ok(age)
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// DIR as given; printed paths start with it, like find(1).
+    pub dir: PathBuf,
+    pub locks: bool,
+    pub backups: bool,
+    pub temps: bool,
+    pub recursive: bool,
+    pub older_than: Option<Age>,
+    pub keep_newest: Option<usize>,
+    pub backup_suffix: String,
+    pub dry_run: bool,
+    /// One JSON object per affected file on stdout instead of a path.
+    pub json: bool,
+}
+
+/// Check a `--backup-suffix` value.
+pub fn check_suffix(s: &str) -> std::result::Result<(), String> {
+    if s.is_empty() || s.contains('/') || s.contains('\0') {
+        return Err(format!(
+            "invalid --backup-suffix '{s}' (must be a non-empty file name part)"
+        ));
+    }
+    // Lock and temp files must never be taken for backups, which are
+    // deleted without the lock protocol.
+    if s.ends_with(".lock") || s.ends_with(TEMP_SUFFIX) {
+        return Err(format!(
+            "invalid --backup-suffix '{s}' (it would match lock or temp files)"
+        ));
+    }
+    Ok(())
+}
+
+/// What a run did, for the summary and the exit code.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Deleted (or, with --dry-run, selected) files by kind.
+    pub deleted: [usize; 3],
+    /// Lock and temp files skipped because a live process holds them.
+    pub held: usize,
+    /// Problems reported as warnings (unreadable directories, failed
+    /// deletions...); any makes the exit status 1.
+    pub errors: usize,
+}
+
+/// For ordering backups with the same mtime: the stamp and the collision
+/// counter `N` (a plain backup has neither and sorts as the oldest).
+fn stamp_key(name: &[u8], suffix: &[u8]) -> (Vec<u8>, u64) {
+    let (Some(orig), Some(base)) = (backup_original(name, suffix), name.strip_suffix(suffix))
+    else {
+        return (Vec::new(), 0);
+    };
+    if orig.len() == base.len() {
+        return (Vec::new(), 0);
+    }
+    let stamp = &base[orig.len() + 1..];
+    let n = stamp
+        .get(16..)
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        .unwrap_or(0);
+    (stamp[..15].to_vec(), n)
+}
+
+/// `.{name}.{8 x [a-z0-9]}.awrite-tmp` (see `commit::temp_name`).
+pub fn is_temp(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
+        return false;
+    };
+    if rest.len() < 11 {
+        return false;
+    }
+    let (head, rand) = rest.split_at(rest.len() - 8);
+    rand.iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && head.len() >= 3
+        && head[0] == b'.'
+        && head[head.len() - 1] == b'.'
+}
+
+pub fn is_lock(name: &[u8]) -> bool {
+    name.ends_with(b".lock")
+}
+
+/// The original file's name for a backup name, or `None` if `name` is not
+/// a backup: `{orig}{suffix}`, `{orig}.{YYYYMMDD-HHMMSS}{suffix}` or
+/// `{orig}.{YYYYMMDD-HHMMSS}-{N}{suffix}`.
+pub fn backup_original<'a>(name: &'a [u8], suffix: &[u8]) -> Option<&'a [u8]> {
+    let base = name.strip_suffix(suffix).filter(|b| !b.is_empty())?;
+    if let Some(dot) = base.iter().rposition(|&c| c == b'.') {
+        if dot > 0 && is_stamp(&base[dot + 1..]) {
+            return Some(&base[..dot]);
+        }
+    }
+    Some(base)
+}
+
+fn is_stamp(s: &[u8]) -> bool {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    if s.len() < 15 || s[8] != b'-' || !digits(&s[..8]) || !digits(&s[9..15]) {
+        return false;
+    }
+    match &s[15..] {
+        [] => true,
+        [b'-', n @ ..] => digits(n),
+        _ => false,
+    }
+}
+
+/// Which kind of debris `name` is, among the kinds asked for. Temp and
+/// lock names take precedence, so such a file is never treated as a backup.
+fn classify(name: &[u8], o: &Options) -> Option<Kind> {
+    if is_temp(name) {
+        return o.temps.then_some(Kind::Temp);
+    }
+    if is_lock(name) {
+        return o.locks.then_some(Kind::Lock);
+    }
+    if o.backups && backup_original(name, o.backup_suffix.as_bytes()).is_some() {
+        return Some(Kind::Backup);
+    }
+    None
+}
+
+fn cstr(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn openat(dirfd: RawFd, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
+    let c = cstr(name)?;
+    loop {
+        // SAFETY: openat with a NUL-terminated name; the fd is ours.
+        let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor nobody else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn fstatat(dirfd: RawFd, name: &OsStr) -> io::Result<libc::stat> {
+    let c = cstr(name)?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatat into a zeroed struct.
+    let r = unsafe { libc::fstatat(dirfd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 {
+        Ok(st)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat into a zeroed struct.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 {
+        Ok(st)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn unlinkat(dirfd: RawFd, name: &OsStr) -> io::Result<()> {
+    let c = cstr(name)?;
+    // SAFETY: unlinkat with a NUL-terminated name (never follows links).
+    if unsafe { libc::unlinkat(dirfd, c.as_ptr(), 0) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn is_reg(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+fn id(st: &libc::stat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
+/// Descriptors of the directories from the root down to the current one,
+/// each opened relative to its parent's descriptor without following links.
+struct DirStack {
+    root: OwnedFd,
+    root_dev: u64,
+    open: Vec<(OsString, OwnedFd)>,
+}
+
+enum Enter {
+    Fd(RawFd),
+    /// Vanished, or not on the starting file system: nothing to do.
+    Skip,
+    /// `rel` (a prefix of the wanted directory) could not be opened.
+    Failed(PathBuf, io::Error),
+}
+
+impl DirStack {
+    fn enter(&mut self, rel: &Path) -> Enter {
+        let comps: Vec<&OsStr> = rel.components().map(|c| c.as_os_str()).collect();
+        let common = self
+            .open
+            .iter()
+            .zip(&comps)
+            .take_while(|((n, _), c)| n.as_os_str() == **c)
+            .count();
+        self.open.truncate(common);
+        for (i, c) in comps.iter().enumerate().skip(common) {
+            let parent = self
+                .open
+                .last()
+                .map_or(self.root.as_raw_fd(), |(_, f)| f.as_raw_fd());
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+            let fd = match openat(parent, c, flags) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Enter::Skip,
+                Err(e) => return Enter::Failed(comps[..=i].iter().collect(), e),
+            };
+            match fstat(fd.as_raw_fd()) {
+                Ok(st) if st.st_dev == self.root_dev => {}
+                Ok(_) => return Enter::Skip,
+                Err(e) => return Enter::Failed(comps[..=i].iter().collect(), e),
+            }
+            self.open.push((c.to_os_string(), fd));
+        }
+        Enter::Fd(
+            self.open
+                .last()
+                .map_or(self.root.as_raw_fd(), |(_, f)| f.as_raw_fd()),
+        )
+    }
+}
+
+enum Outcome {
+    Deleted,
+    Held,
+    /// Gone, replaced or no longer a regular file: left alone, silently.
+    Changed,
+    Failed(&'static str, io::Error),
+}
+
+/// The lock protocol: open without following, try-lock, check that the
+/// name still names the locked inode, unlink while holding.
+fn locked_unlink(dirfd: RawFd, name: &OsStr, seen: (u64, u64), dry_run: bool) -> Outcome {
+    // O_NONBLOCK: a name swapped for a FIFO must not hang us.
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let fd = match openat(dirfd, name, flags) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+            return Outcome::Changed
+        }
+        Err(e) => return Outcome::Failed("cannot open", e),
+    };
+    match fstat(fd.as_raw_fd()) {
+        Ok(st) if is_reg(&st) && id(&st) == seen => {}
+        Ok(_) => return Outcome::Changed,
+        Err(e) => return Outcome::Failed("cannot stat", e),
+    }
+    loop {
+        // SAFETY: flock on our own descriptor.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Outcome::Held,
+            _ => return Outcome::Failed("cannot lock", e),
+        }
+    }
+    // Holding the lock: does the name still lead to this inode?
+    match fstatat(dirfd, name) {
+        Ok(st) if id(&st) == seen => {}
+        _ => return Outcome::Changed,
+    }
+    if dry_run {
+        return Outcome::Deleted;
+    }
+    let r = unlinkat(dirfd, name);
+    drop(fd); // releases the flock, after the unlink
+    match r {
+        Ok(()) => Outcome::Deleted,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Changed,
+        Err(e) => Outcome::Failed("cannot delete", e),
+    }
+}
+
+fn plain_unlink(dirfd: RawFd, name: &OsStr, dry_run: bool) -> Outcome {
+    if dry_run {
+        return Outcome::Deleted;
+    }
+    match unlinkat(dirfd, name) {
+        Ok(()) => Outcome::Deleted,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Changed,
+        Err(e) => Outcome::Failed("cannot delete", e),
+    }
+}
+
+struct Candidate {
+    name: OsString,
+    kind: Kind,
+    st: libc::stat,
+    /// Age by mtime; zero for a file stamped in the future.
+    age: Duration,
+}
+
+fn mtime(st: &libc::stat) -> (i64, i64) {
+    (st.st_mtime, st.st_mtime_nsec)
+}
+
+fn age_of(st: &libc::stat, now: Duration) -> Duration {
+    let (s, ns) = mtime(st);
+    if s < 0 {
+        return now;
+    }
+    let m = Duration::new(s as u64, ns.clamp(0, 999_999_999) as u32);
+    now.saturating_sub(m)
+}
+
+/// The run: walk, decide, delete, report.
+struct Run<'a> {
+    o: &'a Options,
+    out: &'a mut dyn Write,
+    now: Duration,
+    root_dev: u64,
+    sum: Summary,
+}
+
+impl Run<'_> {
+    fn shown(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.o.dir.clone()
+        } else {
+            self.o.dir.join(rel)
+        }
+    }
+
+    fn warn(&mut self, path: &Path, what: &str, e: &io::Error) {
+        self.sum.errors += 1;
+        log::warn(
+            &format!("{}: {what}: {}", path.display(), strerror(e)),
+            &[("path", json!(path.to_string_lossy()))],
+        );
+    }
+
+    /// Print one affected file; an unwritable stdout stops the run.
+    fn record(
+        &mut self,
+        path: &Path,
+        c: &Candidate,
+        action: &str,
+        holder: Option<i32>,
+    ) -> Result<()> {
+        let r = if self.o.json {
+            let mut v = json!({
+                "path": path.to_string_lossy(),
+                "kind": c.kind.name(),
+                "age_secs": c.age.as_secs(),
+                "action": action,
+            });
+            if let Some(pid) = holder {
+                v["holder_pid"] = json!(pid);
+            }
+            writeln!(self.out, "{v}")
+        } else {
+            self.out
+                .write_all(path.as_os_str().as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"))
+        };
+        r.map_err(|e| {
+            let what = if self.o.dry_run {
+                "selected"
+            } else {
+                "deleted"
+            };
+            stdout_error(&e).with_hint(format!(
+                "Stopped at once; the last file was {what} but could not be reported"
+            ))
+        })
+    }
+
+    fn dir(&mut self, dirfd: RawFd, rel: &Path, names: &[OsString]) -> Result<()> {
+        let mut cands = Vec::new();
+        for name in names {
+            let Some(kind) = classify(name.as_bytes(), self.o) else {
+                continue;
+            };
+            let st = match fstatat(dirfd, name) {
+                Ok(st) => st,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => {
+                    let p = self.shown(rel).join(name);
+                    self.warn(&p, "cannot stat", &e);
+                    continue;
+                }
+            };
+            // Symlinks, directories, FIFOs... and anything mounted over
+            // a file from another file system are left alone.
+            if !is_reg(&st) || st.st_dev != self.root_dev {
+                continue;
+            }
+            let age = age_of(&st, self.now);
+            cands.push(Candidate {
+                name: name.clone(),
+                kind,
+                st,
+                age,
+            });
+        }
+        let kept = self.kept_backups(&cands);
+        for (i, c) in cands.iter().enumerate() {
+            if kept[i] {
+                continue;
+            }
+            if let Some(age) = self.o.older_than {
+                if c.age <= age.threshold(c.kind) {
+                    continue;
+                }
+            }
+            if c.kind == Kind::Temp && c.age < TEMP_GRACE {
+                continue;
+            }
+            let outcome = match c.kind {
+                Kind::Lock | Kind::Temp => locked_unlink(dirfd, &c.name, id(&c.st), self.o.dry_run),
+                Kind::Backup => plain_unlink(dirfd, &c.name, self.o.dry_run),
+            };
+            let path = self.shown(rel).join(&c.name);
+            match outcome {
+                Outcome::Deleted => {
+                    self.sum.deleted[c.kind.index()] += 1;
+                    let action = if self.o.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    };
+                    self.record(&path, c, action, None)?;
+                }
+                Outcome::Held => {
+                    self.sum.held += 1;
+                    // /proc/locks is read whole for each lookup: only when
+                    // the holder is shown.
+                    let holder = if self.o.json || log::enabled(log::Level::Verbose) {
+                        let (dev, ino) = id(&c.st);
+                        lock::holder_of(dev, ino)
+                    } else {
+                        None
+                    };
+                    let by = match &holder {
+                        Some((pid, Some(cmd))) => format!(" by pid {pid} ({cmd})"),
+                        Some((pid, None)) => format!(" by pid {pid}"),
+                        None => String::new(),
+                    };
+                    log::info(
+                        &format!("Skipped {}: held{by}", path.display()),
+                        &[
+                            ("path", json!(path.to_string_lossy())),
+                            ("kind", json!(c.kind.name())),
+                        ],
+                    );
+                    if self.o.json {
+                        self.record(&path, c, "skipped: held", holder.map(|h| h.0))?;
+                    }
+                }
+                Outcome::Changed => {}
+                Outcome::Failed(what, e) => self.warn(&path, what, &e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `--keep-newest N`: per original file, the N newest backups (by
+    /// mtime; on a tie the later stamp, then the higher `-N`, then the
+    /// later name counts as newer) are kept.
+    fn kept_backups(&self, cands: &[Candidate]) -> Vec<bool> {
+        let mut kept = vec![false; cands.len()];
+        let Some(n) = self.o.keep_newest else {
+            return kept;
+        };
+        let suffix = self.o.backup_suffix.as_bytes();
+        let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for (i, c) in cands.iter().enumerate() {
+            if c.kind == Kind::Backup {
+                if let Some(orig) = backup_original(c.name.as_bytes(), suffix) {
+                    groups.entry(orig).or_default().push(i);
+                }
+            }
+        }
+        for mut members in groups.into_values() {
+            members.sort_by(|&a, &b| {
+                let (a, b) = (&cands[a], &cands[b]);
+                let key = |c: &Candidate| {
+                    (
+                        mtime(&c.st),
+                        stamp_key(c.name.as_bytes(), suffix),
+                        c.name.clone(),
+                    )
+                };
+                key(b).cmp(&key(a))
+            });
+            for &i in members.iter().take(n) {
+                kept[i] = true;
+            }
+        }
+        kept
+    }
+}
+
+/// Run the housekeeping described by `o`, printing affected files to `out`.
+/// Problems with single files or directories are warnings counted in the
+/// summary; only an unusable DIR or stdout is an `Err`.
+pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
+    run_with(o, out, || {})
+}
+
+/// `run`, with `after_walk` called between the walk and the deletions (so
+/// tests can change the tree under our feet).
+fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Result<Summary> {
+    let shown = o.dir.display().to_string();
+    // DIR itself may be a symlink (the user named it, like `find DIR/`);
+    // nothing below it is followed.
+    let root = openat(
+        libc::AT_FDCWD,
+        o.dir.as_os_str(),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )
+    .map_err(|e| Error::io(&shown, e))?;
+    let root_dev = fstat(root.as_raw_fd())
+        .map_err(|e| Error::io(&shown, e))?
+        .st_dev;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let filter = o.clone();
+    let listing = walk::list(&o.dir, o.recursive, root_dev, move |name| {
+        classify(name.as_bytes(), &filter).is_some()
+    });
+    after_walk();
+    let mut run = Run {
+        o,
+        out,
+        now,
+        root_dev,
+        sum: Summary::default(),
+    };
+    for (rel, e) in &listing.errors {
+        let p = run.shown(rel);
+        run.warn(&p, "cannot read directory", e);
+    }
+    let mut stack = DirStack {
+        root,
+        root_dev,
+        open: Vec::new(),
+    };
+    let mut failed: Option<PathBuf> = None;
+    for (rel, names) in &listing.dirs {
+        if failed.as_ref().is_some_and(|f| rel.starts_with(f)) {
+            continue;
+        }
+        match stack.enter(rel) {
+            Enter::Fd(fd) => run.dir(fd, rel, names)?,
+            Enter::Skip => {}
+            Enter::Failed(bad, e) => {
+                let p = run.shown(&bad);
+                run.sum.errors += 1;
+                log::warn(
+                    &dir_failure(&p, &e),
+                    &[("path", json!(p.to_string_lossy()))],
+                );
+                failed = Some(bad);
+            }
+        }
+    }
+    run.out.flush().map_err(|e| stdout_error(&e))?;
+    let sum = run.sum;
+    summary(o, &sum);
+    Ok(sum)
+}
+
+/// The warning for a directory that was listed but cannot be opened now.
+fn dir_failure(p: &Path, e: &io::Error) -> String {
+    if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
+        format!(
+            "{}: no longer a directory (replaced during the run?); skipped",
+            p.display()
+        )
+    } else {
+        format!("{}: cannot open directory: {}", p.display(), strerror(e))
+    }
+}
+
+fn stdout_error(e: &io::Error) -> Error {
+    Error::other("stdout", format!("write error: {}", strerror(e)))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The `-v` summary on stderr.
+fn summary(o: &Options, s: &Summary) {
+    let mut parts = Vec::new();
+    if o.locks {
+        parts.push(plural(s.deleted[0], "lock file", "lock files"));
+    }
+    if o.backups {
+        parts.push(plural(s.deleted[1], "backup", "backups"));
+    }
+    if o.temps {
+        parts.push(plural(s.deleted[2], "temp file", "temp files"));
+    }
+    let verb = if o.dry_run { "Would delete" } else { "Deleted" };
+    let text = format!(
+        "{verb} {}; {} held by a live process (skipped); {}",
+        parts.join(", "),
+        plural(s.held, "file", "files"),
+        plural(s.errors, "error", "errors")
+    );
+    let fields: Vec<(&str, Value)> = vec![
+        ("dry_run", json!(o.dry_run)),
+        ("locks", json!(s.deleted[0])),
+        ("backups", json!(s.deleted[1])),
+        ("temps", json!(s.deleted[2])),
+        ("held", json!(s.held)),
+        ("errors", json!(s.errors)),
+    ];
+    log::info(&text, &fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(dir: &Path) -> Options {
+        Options {
+            dir: dir.to_path_buf(),
+            locks: true,
+            backups: true,
+            temps: true,
+            recursive: true,
+            older_than: None,
+            keep_newest: None,
+            backup_suffix: ".backup".into(),
+            dry_run: false,
+            json: false,
+        }
+    }
+
+    /// A directory (or a directory above it) swapped for a symlink after
+    /// the walk must not redirect the deletions to the link's target.
+    #[test]
+    fn directory_swapped_for_symlink_mid_run() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let r = |p: &str| root.path().join(p);
+        let o = |p: &str| outside.path().join(p);
+        for p in [
+            r("sub/a.lock"),
+            r("x/y/b.backup"),
+            r("c.lock"),
+            o("a.lock"),
+            o("y/b.backup"),
+        ] {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let mut out = Vec::new();
+        let sum = run_with(&opts(root.path()), &mut out, || {
+            std::fs::rename(r("sub"), r("sub.old")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
+            std::fs::rename(r("x"), r("x.old")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
+        })
+        .unwrap();
+        assert!(o("a.lock").exists() && o("y/b.backup").exists());
+        assert!(r("sub.old/a.lock").exists() && r("x.old/y/b.backup").exists());
+        assert!(!r("c.lock").exists());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", r("c.lock").display())
+        );
+        assert_eq!(sum.deleted, [1, 0, 0]);
+        assert_eq!(sum.errors, 2, "each swapped directory is reported");
+    }
+
+    #[test]
+    fn directory_failure_messages() {
+        let text = [libc::ELOOP, libc::ENOTDIR, libc::EACCES]
+            .map(|n| dir_failure(Path::new("./sub"), &io::Error::from_raw_os_error(n)))
+            .join("\n");
+        insta::with_settings!({
+            snapshot_path => "../snapshots",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("housekeep_dir_failure", text);
+        });
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(
+            parse_age("30m").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Temp),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_age("2").unwrap().threshold(Kind::Backup),
+            Duration::from_secs(172800)
+        );
+        assert_eq!(
+            parse_age("7d").unwrap().threshold(Kind::Lock),
+            Duration::from_secs(604800)
+        );
+        assert_eq!(
+            parse_age("45s").unwrap().threshold(Kind::Backup),
+            Duration::from_secs(45)
+        );
+        for bad in ["2x", "-1", "h", "1.5.2", "", "+2", "2H", "99999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_temp(b".cfg.json.abcd1234.awrite-tmp"));
+        assert!(!is_temp(b".cfg.json.abcd123.awrite-tmp"));
+        assert!(!is_temp(b"..abcd1234.awrite-tmp"));
+        assert!(!is_temp(b"cfg.json.abcd1234.awrite-tmp"));
+        let s = b".backup";
+        assert_eq!(backup_original(b"a.json.backup", s), Some(&b"a.json"[..]));
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203.backup", s),
+            Some(&b"a.json"[..])
+        );
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203-12.backup", s),
+            Some(&b"a.json"[..])
+        );
+        assert_eq!(
+            backup_original(b"a.json.20250101-010203-.backup", s),
+            Some(&b"a.json.20250101-010203-"[..])
+        );
+        assert_eq!(
+            backup_original(b".20250101-010203.backup", s),
+            Some(&b".20250101-010203"[..])
+        );
+        assert_eq!(backup_original(b".backup", s), None);
+        assert_eq!(backup_original(b"a.bak", s), None);
+        assert_eq!(
+            stamp_key(b"a.20250101-000000-2.backup", s),
+            (b"20250101-000000".to_vec(), 2)
+        );
+        assert_eq!(
+            stamp_key(b"a.20250101-000000.backup", s),
+            (b"20250101-000000".to_vec(), 0)
+        );
+        assert_eq!(stamp_key(b"a.backup", s), (Vec::new(), 0));
+    }
+}
