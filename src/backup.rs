@@ -572,7 +572,8 @@ fn by_copy(
         tmp.sync(target)?;
     }
     let path = if opts.timestamp {
-        let p = place_stamped(tmp.path(), target, opts, true)?;
+        let named = tmp.name(target)?.to_path_buf();
+        let p = place_stamped(&named, target, opts, true)?;
         drop(tmp); // the temp name goes; the backup name keeps the inode
         sync_dir(dir, durable)?;
         p

@@ -136,10 +136,22 @@ pub enum Owner {
 }
 
 /// A temp file in the target's directory; unlinked on drop unless committed.
+///
+/// Where the file system supports it the file is created with O_TMPFILE:
+/// it has no name while it is written, so a SIGKILL or crash leaves no
+/// debris. It gets a name (`.{name}.{random}.awrite-tmp`, linked via
+/// /proc/self/fd) only at commit, right before the rename. Elsewhere it is
+/// created under that name with O_EXCL|O_NOFOLLOW. Either way the writer
+/// holds a flock on it from before it has a name until it exits, so
+/// `awrite-housekeep --clean-temps` can tell a live write from debris.
 #[derive(Debug)]
 pub struct TempFile {
     file: File,
-    path: PathBuf,
+    dir: PathBuf,
+    /// The target's file name, the base of the temp name.
+    base: OsString,
+    /// The temp file's name, once it has one.
+    path: Option<PathBuf>,
     armed: bool,
 }
 
@@ -178,34 +190,37 @@ impl TempFile {
     /// before any data is written.
     pub fn create(target: &Target, mode: u32, owner: Owner) -> Result<TempFile> {
         let shown = target.display();
-        let (file, path) = loop {
-            let path = target.dir.join(temp_name(&target.name));
-            let mut reg = signals::registry();
-            let r = OpenOptions::new()
-                .write(true)
-                .read(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path);
-            match r {
-                Ok(f) => {
-                    reg.temps.push(path.clone());
-                    break (f, path);
+        let cannot = |e| {
+            let dir = target.dir.display();
+            Error::io_op(&shown, format!("cannot create temporary file in {dir}"), e)
+        };
+        let (file, path) = match anonymous(&target.dir) {
+            Ok(Some(f)) => (f, None),
+            Ok(None) => loop {
+                let path = target.dir.join(temp_name(&target.name));
+                let mut reg = signals::registry();
+                match OpenOptions::new()
+                    .write(true)
+                    .read(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&path)
+                {
+                    Ok(f) => {
+                        reg.temps.push(path.clone());
+                        break (f, Some(path));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(cannot(e)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    let dir = target.dir.display();
-                    return Err(Error::io_op(
-                        &shown,
-                        format!("cannot create temporary file in {dir}"),
-                        e,
-                    ));
-                }
-            }
+            },
+            Err(e) => return Err(cannot(e)),
         };
         let tmp = TempFile {
             file,
+            dir: target.dir.clone(),
+            base: target.name.clone(),
             path,
             armed: true,
         };
@@ -214,8 +229,8 @@ impl TempFile {
         // SAFETY: flock on our own descriptor.
         unsafe { libc::flock(tmp.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         log::debug(
-            &format!("Created temp file {}", tmp.path.display()),
-            &[("temp_file", json!(tmp.path.display().to_string()))],
+            &format!("Created temp file {}", tmp.describe()),
+            &[("temp_file", json!(tmp.describe()))],
         );
         if owner != Owner::Creator {
             if let Some(m) = &target.existing {
@@ -256,8 +271,60 @@ impl TempFile {
         &mut self.file
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The temp file's name, if it has one yet (see `name`).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// For messages: the name, or the directory of an unnamed O_TMPFILE.
+    pub fn describe(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => format!("(unnamed, O_TMPFILE) in {}", self.dir.display()),
+        }
+    }
+
+    /// Give the temp file its name now (a no-op if it has one), registered
+    /// for removal on signals and on drop.
+    pub fn name(&mut self, target: &Target) -> Result<&Path> {
+        if self.path.is_none() {
+            let proc_fd = format!("/proc/self/fd/{}\0", self.file.as_raw_fd());
+            let path = loop {
+                let path = self.dir.join(temp_name(&self.base));
+                let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+                    .map_err(|_| Error::other(target.display(), "path contains a NUL byte"))?;
+                let mut reg = signals::registry();
+                // SAFETY: two NUL-terminated paths; linkat does not keep them.
+                let r = unsafe {
+                    libc::linkat(
+                        libc::AT_FDCWD,
+                        proc_fd.as_ptr().cast(),
+                        libc::AT_FDCWD,
+                        c_path.as_ptr(),
+                        libc::AT_SYMLINK_FOLLOW,
+                    )
+                };
+                if r == 0 {
+                    reg.temps.push(path.clone());
+                    break path;
+                }
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    let dir = self.dir.display();
+                    return Err(Error::io_op(
+                        target.display(),
+                        format!("cannot link temporary file into {dir}"),
+                        e,
+                    ));
+                }
+            };
+            log::debug(
+                &format!("Linked temp file as {}", path.display()),
+                &[("temp_file", json!(path.display().to_string()))],
+            );
+            self.path = Some(path);
+        }
+        Ok(self.path.as_deref().unwrap_or(Path::new("")))
     }
 
     /// Write all of `buf`; errors name the target (nothing was changed).
@@ -275,21 +342,18 @@ impl TempFile {
 
     /// Rename over the target, then fsync the directory (if `durable`).
     pub fn commit(mut self, target: &Target, durable: bool) -> Result<()> {
+        let path = self.name(target)?.to_path_buf();
         {
             let mut reg = signals::registry();
-            std::fs::rename(&self.path, &target.real)
+            std::fs::rename(&path, &target.real)
                 .map_err(|e| Error::io_op(target.display(), "rename", e))?;
             self.armed = false;
-            reg.temps.retain(|p| p != &self.path);
+            reg.temps.retain(|p| p != &path);
         }
         log::debug(
-            &format!(
-                "Renamed {} to {}",
-                self.path.display(),
-                target.real.display()
-            ),
+            &format!("Renamed {} to {}", path.display(), target.real.display()),
             &[
-                ("temp_file", json!(self.path.display().to_string())),
+                ("temp_file", json!(path.display().to_string())),
                 ("target", json!(target.display())),
             ],
         );
@@ -302,11 +366,38 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if self.armed {
+        if let (true, Some(path)) = (self.armed, &self.path) {
             let mut reg = signals::registry();
-            let _ = std::fs::remove_file(&self.path);
-            reg.temps.retain(|p| p != &self.path);
+            let _ = std::fs::remove_file(path);
+            reg.temps.retain(|p| p != path);
         }
+    }
+}
+
+/// An unnamed temp file in `dir` (O_TMPFILE), or `None` where the file
+/// system or kernel does not support it or /proc is not there to name it
+/// later; real errors (EACCES, EROFS, ENOSPC...) are errors.
+fn anonymous(dir: &Path) -> io::Result<Option<File>> {
+    if !Path::new("/proc/self/fd").exists() {
+        return Ok(None);
+    }
+    let r = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir);
+    match r {
+        Ok(f) => Ok(Some(f)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -371,11 +462,19 @@ mod tests {
     fn temp_file_removed_unless_committed() {
         let d = tempfile::tempdir().unwrap();
         let t = resolve(&d.path().join("f"), true).unwrap();
-        let tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
-        let p = tmp.path().to_path_buf();
+        // On a file system with O_TMPFILE the file has no name until
+        // named; either way, once named, dropping it removes it.
+        let mut tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
+        let unnamed = tmp.path().is_none();
+        let p = tmp.name(&t).unwrap().to_path_buf();
         assert!(p.exists());
+        if unnamed {
+            // Naming is idempotent.
+            assert_eq!(tmp.name(&t).unwrap(), p);
+        }
         drop(tmp);
         assert!(!p.exists());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
         let mut tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
         tmp.write_all(b"hi", &t).unwrap();
         tmp.commit(&t, true).unwrap();

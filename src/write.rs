@@ -175,7 +175,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         if !eof {
             log::debug(
                 "Input exceeds the in-memory limit; spilling to the temp file",
-                &[("temp_file", json!(tmp.path().display().to_string()))],
+                &[("temp_file", json!(tmp.describe()))],
             );
             n += copy_rest(&input, &mut tmp, &target)?;
         }

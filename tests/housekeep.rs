@@ -728,10 +728,28 @@ fn unwritable_stdout_stops_the_run() {
     assert_eq!(tree(&env), ["b.lock", "c.lock"]);
 }
 
-#[test]
-fn a_live_awrite_temp_file_is_recognised_and_skipped() {
-    let env = Env::new();
-    let mut c = env.cmd("awrite").args(["--stream", "out.txt"]);
+/// Start `awrite --stream out.txt` (optionally under strace making the
+/// O_TMPFILE open fail, so the temp file is created under its name) and
+/// feed it some input; returns the writer and its stdin.
+fn live_writer(env: &Env, named: bool) -> (std::process::Child, std::process::ChildStdin) {
+    let mut c = env.cmd("awrite").args(["--stream"]);
+    if named {
+        assert!(have("strace"), "strace is needed (apt-get install strace)");
+        let dir = env.dir.path().to_str().unwrap().to_string();
+        c.cmd = Command::new("strace");
+        c.cmd
+            .args(["-f", "-qq", "-o", "/dev/null", "-P", &dir])
+            .args([
+                "-e",
+                "inject=openat:error=EOPNOTSUPP:when=1",
+                "--",
+                BIN,
+                "--stream",
+            ])
+            .current_dir(env.dir.path())
+            .env_clear();
+    }
+    c = c.arg(env.path("out.txt"));
     c.cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -739,6 +757,13 @@ fn a_live_awrite_temp_file_is_recognised_and_skipped() {
     let mut writer = c.spawn();
     let mut input = writer.stdin.take().unwrap();
     std::io::Write::write_all(&mut input, b"partial").unwrap();
+    (writer, input)
+}
+
+#[test]
+fn a_live_named_awrite_temp_file_is_recognised_and_skipped() {
+    let env = Env::new();
+    let (mut writer, input) = live_writer(&env, true);
     let temp = (0..500)
         .find_map(|_| {
             let t = env.ls().into_iter().find(|n| n.ends_with(".awrite-tmp"));
@@ -748,6 +773,22 @@ fn a_live_awrite_temp_file_is_recognised_and_skipped() {
             t
         })
         .expect("awrite --stream never created its temp file");
+    // The writer creates the file, then flocks it (the 60 s grace period
+    // covers that instant); wait until the flock is there.
+    let held = (0..500).any(|_| {
+        let free = Command::new("flock")
+            .args(["-n"])
+            .arg(env.path(&temp))
+            .arg("true")
+            .status()
+            .unwrap()
+            .success();
+        if free {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        !free
+    });
+    assert!(held, "the writer never locked its temp file");
     // Past the grace period, so only the writer's flock protects it.
     File::options()
         .write(true)
@@ -765,6 +806,20 @@ fn a_live_awrite_temp_file_is_recognised_and_skipped() {
     assert_eq!(recs[0]["path"], format!("./{temp}"));
     assert_eq!(recs[0]["action"], "skipped: held");
     assert!(env.exists(&temp));
+    drop(input);
+    assert!(writer.wait().unwrap().success());
+    assert_eq!(env.read("out.txt"), "partial");
+}
+
+#[test]
+fn a_live_o_tmpfile_writer_leaves_nothing_to_clean() {
+    // With O_TMPFILE the temp file has no name while it is written.
+    let env = Env::new();
+    let (mut writer, input) = live_writer(&env, false);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(env.ls().is_empty(), "{:?}", env.ls());
+    let out = env.cmd(HK).args(["--all", "--json"]).run().ok();
+    assert_eq!(out.stdout(), "");
     drop(input);
     assert!(writer.wait().unwrap().success());
     assert_eq!(env.read("out.txt"), "partial");

@@ -222,3 +222,15 @@ pub fn have(cmd: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// Does the file system of `dir` support O_TMPFILE (so awrite's temp files
+/// have no name while they are written)?
+pub fn o_tmpfile_supported(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_TMPFILE)
+        .open(dir)
+        .is_ok()
+}

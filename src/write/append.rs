@@ -50,7 +50,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
     let mut spill = TempFile::create(target, 0o600, Owner::Creator)?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
-        &[("temp_file", json!(spill.path().display().to_string()))],
+        &[("temp_file", json!(spill.describe()))],
     );
     spill.write_all(&buf, target)?;
     let n = buf.len() as u64 + copy_rest(input, &mut spill, target)?;
