@@ -108,19 +108,15 @@ fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> 
 
 /// Read into memory until EOF or the spill threshold. `true` = EOF.
 fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
-    let mut src = input.file();
-    let mut chunk = vec![0u8; 128 << 10];
-    loop {
-        if buf.len() >= SPILL_THRESHOLD {
-            return Ok(false);
-        }
-        match src.read(&mut chunk) {
-            Ok(0) => return Ok(true),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(name, e)),
-        }
-    }
+    let src = input.file();
+    // read_to_end reads straight into the vector's spare capacity, growing
+    // it geometrically: no bounce buffer, no zeroing. One byte past the
+    // threshold tells "exactly at the limit" from "more to come".
+    let limit = SPILL_THRESHOLD as u64 + 1;
+    src.take(limit)
+        .read_to_end(buf)
+        .map_err(|e| Error::io(name, e))?;
+    Ok(buf.len() <= SPILL_THRESHOLD)
 }
 
 pub fn run(opts: &Options) -> Result<Report> {

@@ -15,9 +15,12 @@ if [ -z "$bin" ]; then
   (cd "$here" && cargo build --release --quiet)
   bin=$here/target/release/awrite
 fi
+bin=$(readlink -f "$bin")
+[ -x "$bin" ] || { echo "no awrite binary at $bin" >&2; exit 1; }
 work=$(mktemp -d "${BENCH_DIR:-$here/target}/awrite-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ln -s "$bin" "$work/awrite"
+ln -s "$bin" "$work/awrite-lock"
 have_sponge=$(command -v sponge || true)
 
 # mean_ms N CMD...: run CMD N times (input from $work/in), print mean ms.
@@ -25,7 +28,9 @@ mean_ms() {
   local n=$1; shift
   local start end
   start=$(date +%s%N)
-  for ((i = 0; i < n; i++)); do "$@" < "$work/in"; done
+  for ((i = 0; i < n; i++)); do
+    "$@" < "$work/in" || { echo "failed: $*" >&2; exit 1; }
+  done
   end=$(date +%s%N)
   awk -v s="$start" -v e="$end" -v n="$n" 'BEGIN { printf "%.3f", (e - s) / n / 1e6 }'
 }
@@ -67,3 +72,17 @@ if [ -x /usr/bin/time ]; then
   kib=$( { /usr/bin/time -f %M cat < "$work/in" > "$work/out"; } 2>&1 )
   echo "peak RSS, 100 MiB input, cat: ${kib} KiB"
 fi
+
+# Uncontended lock round trip: take the lock, run `true`, release (and, for
+# awrite-lock, delete the lock file), against flock(1) doing the same.
+l_flock()  { flock "$work/l.lock" true; }
+l_awrite() { "$work/awrite-lock" "$work/l" -- true; }
+: > "$work/in"
+fl=$(mean_ms 300 l_flock)
+aw=$(mean_ms 300 l_awrite)
+printf '%-8s %-22s %10s %8s\n' lock "flock(1) true" "$fl" "-"
+printf '%-8s %-22s %10s %8s\n' lock "awrite-lock -- true" "$aw" "$(awk -v a="$aw" -v b="$fl" 'BEGIN { printf "%.2fx", a / b }')"
+# The lock itself, measured inside awrite (wait_time_ms of "Lock acquired").
+head -c 1024 /dev/urandom > "$work/in"
+ms=$("$work/awrite" --json -v --no-fsync "$work/out" < "$work/in" 2>&1 | sed -n 's/.*"Lock acquired".*"wait_time_ms":\([0-9]*\).*/\1/p')
+echo "uncontended lock acquisition inside awrite: ${ms} ms (integer ms; < 1 ms shows as 0)"
