@@ -91,3 +91,48 @@ fn man_pages_lint_clean() {
     }
     assert!(pages >= 1);
 }
+
+/// Every `sh` example in the README runs as written (in a scratch
+/// directory instead of /tmp/awrite-demo, with the applets on PATH).
+/// Set-up blocks (cargo, packaging) are left out.
+#[test]
+fn readme_examples_run() {
+    assert!(
+        have("jq"),
+        "jq is needed for a README example (apt-get install jq)"
+    );
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let env = Env::new();
+    let bin = symlink_farm(env.dir.path());
+    let demo = env.path("demo");
+    let mut script = String::from("set -e\n");
+    let mut blocks = 0;
+    for block in readme.split("```sh\n").skip(1) {
+        let body = block.split("```").next().unwrap();
+        if body.contains("cargo ") || body.contains("rpmbuild") {
+            continue;
+        }
+        script += &body.replace("/tmp/awrite-demo", demo.to_str().unwrap());
+        blocks += 1;
+    }
+    assert!(blocks >= 5, "README examples not found");
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "README examples failed:\n{err}");
+    let read = |f: &str| std::fs::read_to_string(demo.join(f)).unwrap();
+    assert_eq!(read("counter"), "1\n");
+    assert!(read("cfg.json").contains("\"n\": 2"));
+    assert_eq!(read("reports.log").lines().count(), 2);
+    // The quick start's failures are the documented ones.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("exit 1\n") && stdout.contains("exit 2\n"),
+        "{stdout}"
+    );
+}
