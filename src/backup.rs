@@ -296,7 +296,7 @@ impl Drop for LinkTemp {
         if self.armed {
             let mut reg = signals::registry();
             let _ = std::fs::remove_file(&self.path);
-            reg.temps.retain(|p| p != &self.path);
+            reg.forget_temp(&self.path);
         }
     }
 }
@@ -409,7 +409,9 @@ fn by_link(
         let path = temp_path(dir, &plain_name(target, &opts.suffix));
         match std::fs::hard_link(&target.real, &path) {
             Ok(()) => {
-                reg.temps.push(path.clone());
+                if let Ok(m) = std::fs::symlink_metadata(&path) {
+                    reg.add_temp(signals::Owned::new(&path, &m));
+                }
                 let _marker = marker(&path);
                 break LinkTemp {
                     path,
@@ -438,7 +440,7 @@ fn by_link(
         std::fs::rename(&tmp.path, &dest)
             .map_err(|e| Error::io_op(dest.display(), "cannot create backup", e))?;
         tmp.armed = false;
-        reg.temps.retain(|p| p != &tmp.path);
+        reg.forget_temp(&tmp.path);
     }
     sync_dir(dir, durable)?;
     Ok(Some(dest))
@@ -569,10 +571,10 @@ fn by_copy(
     keep_times(tmp.file(), &meta)
         .map_err(|e| Error::io_op(&shown, "cannot set backup times", e))?;
     if durable {
-        tmp.sync(target)?;
+        tmp.sync_named(target)?;
     }
     let path = if opts.timestamp {
-        let named = tmp.name(target)?.to_path_buf();
+        let named = tmp.name_synced(target, durable)?.to_path_buf();
         let p = place_stamped(&named, target, opts, true)?;
         drop(tmp); // the temp name goes; the backup name keeps the inode
         sync_dir(dir, durable)?;
@@ -585,7 +587,7 @@ fn by_copy(
             name,
             existing: None,
         };
-        tmp.commit(&fake, durable)?;
+        tmp.commit_copy(&fake, durable)?;
         dest
     };
     Ok(Made {
@@ -679,8 +681,9 @@ pub fn make(
     if target.existing.is_none() {
         return Err(Error::other(&shown, "No such file; nothing to back up"));
     }
+    lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
     let dir = backup_dir(target, opts)?;
-    let held = lock::acquire(&shown, lock_path, lock)?;
+    let held = lock::acquire(&shown, &target.real, lock_path, lock)?;
     let made = by_copy(target, opts, &dir, Owner::TryPreserve, true)?;
     drop(held);
     log_made(target, &made);
@@ -823,7 +826,8 @@ pub fn restore(
     let shown = target.display();
     let from = from.map(|f| check_from(target, opts, f)).transpose()?;
     target.check_writable()?;
-    let held = lock::acquire(&shown, lock_path, lock)?;
+    lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
+    let held = lock::acquire(&shown, &target.real, lock_path, lock)?;
     // Chosen under the lock, so a concurrent backup cannot slip in between.
     let chosen = match from {
         Some(f) => f,
@@ -841,9 +845,10 @@ pub fn restore(
     )?;
     let bytes = meta.len();
     clone_or_copy(&src, tmp.file()).map_err(|e| Error::io(&shown, e))?;
-    tmp.sync(target)?;
+    tmp.sync_named(target)?;
     tmp.commit(target, true)?;
     drop(held);
+    signals::note_pending(&shown);
     log::info(
         &format!("Restored {shown} from {}", chosen.display()),
         &[

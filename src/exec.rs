@@ -7,6 +7,15 @@
 //! finds no child (we have not started one: clean up and exit 3) or finds
 //! the pid (forward it). The pid is cleared before the child is reaped, so
 //! the signal thread can never kill(2) a pid that has been reused.
+//!
+//! A command that inherited the lock may start processes that outlive it
+//! (`cmd &`, a daemon); they still hold the lock, so its file must stay
+//! (deleting it would let the next writer lock a fresh inode beside them).
+//! On Linux awrite-lock becomes a child subreaper: orphaned descendants are
+//! reparented to it, reaped as they exit, and any left when the command
+//! ends keep the lock file. We never wait for them (a daemon started under
+//! the lock keeps it, as with flock(1)). Where there is no subreaper, the
+//! lock file is kept whenever the command inherited the lock.
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -48,6 +57,39 @@ pub struct Outcome {
     /// The last signal we forwarded to the command, if any.
     pub forwarded: Option<i32>,
     pub elapsed: Duration,
+    /// Are processes the command started still running? `None`: we could
+    /// not watch them (not asked, or no subreaper on this system).
+    pub descendants_left: Option<bool>,
+}
+
+/// Make orphaned descendants our children (Linux's child subreaper).
+/// `false` where the system cannot.
+fn become_subreaper() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        nix::sys::prctl::set_child_subreaper(true).is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        false
+    }
+}
+
+/// After the command was reaped: reap orphans that have exited, and tell
+/// whether any descendant is still running (as a subreaper every one of
+/// them is, or descends from, a child of ours).
+fn descendants_left() -> bool {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return true,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::ECHILD) => return false,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Cannot tell: assume the worst, the lock file stays.
+            Err(_) => return true,
+        }
+    }
 }
 
 /// `[$SHELL, "-c", command]`, with `/bin/sh` when SHELL is unset or empty
@@ -105,21 +147,27 @@ fn exec_error(prog: &str, e: io::Error) -> Error {
 }
 
 /// Wait until `pid` has exited, without reaping it (WNOWAIT), so the pid
-/// stays ours until we have told the signal thread to forget it.
-fn wait_exited(pid: i32) -> io::Result<()> {
+/// stays ours until we have told the signal thread to forget it. As a
+/// subreaper (`reap`), orphans that exit meanwhile are reaped on the way.
+fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
+    let (idtype, id) = if reap {
+        (libc::P_ALL, 0)
+    } else {
+        (libc::P_PID, pid as libc::id_t)
+    };
     loop {
-        // SAFETY: waitid into a zeroed siginfo_t for our own child.
+        // SAFETY: waitid into a zeroed siginfo_t for our own children.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
+        let r = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
         if r == 0 {
-            return Ok(());
+            // SAFETY: waitid filled in a SIGCHLD siginfo.
+            let who = unsafe { info.si_pid() };
+            if who == pid {
+                return Ok(());
+            }
+            // An orphaned descendant: reap it, it is not the command.
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(who), None);
+            continue;
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
@@ -129,8 +177,9 @@ fn wait_exited(pid: i32) -> io::Result<()> {
 }
 
 /// Run `argv` with `env` added to our environment; stdin, stdout and
-/// stderr are inherited. Returns when the command has ended.
-pub fn run(argv: &[String], env: &[(&str, String)]) -> Result<Outcome> {
+/// stderr are inherited. Returns when the command has ended. With
+/// `watch_descendants`, also tell whether processes it started remain.
+pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> Result<Outcome> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(Error::Usage("no command given".into()));
     };
@@ -147,6 +196,7 @@ pub fn run(argv: &[String], env: &[(&str, String)]) -> Result<Outcome> {
             Ok(())
         });
     }
+    let reaper = watch_descendants && become_subreaper();
     let start = Instant::now();
     let mut child = {
         let mut reg = signals::registry();
@@ -156,7 +206,7 @@ pub fn run(argv: &[String], env: &[(&str, String)]) -> Result<Outcome> {
         child
     };
     let pid = child.id() as i32;
-    let waited = wait_exited(pid);
+    let waited = wait_exited(pid, reaper);
     let forwarded = {
         let mut reg = signals::registry();
         reg.child = None;
@@ -173,6 +223,7 @@ pub fn run(argv: &[String], env: &[(&str, String)]) -> Result<Outcome> {
         status,
         forwarded,
         elapsed: start.elapsed(),
+        descendants_left: reaper.then(descendants_left),
     })
 }
 
@@ -197,7 +248,7 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
         .lock_file
         .clone()
         .unwrap_or_else(|| lock::default_path(&target.real));
-    let held = lock::acquire(&shown, &lock_path, &o.lock)?;
+    let mut held = lock::acquire(&shown, &target.real, &lock_path, &o.lock)?;
     let mut env = Vec::new();
     if o.inherit {
         env.push((lock::HELD_ENV, held.share_with_children()?));
@@ -223,7 +274,18 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
         ],
     );
     // On error (126/127) `held` is dropped, which releases the lock.
-    let out = run(&o.argv, &env)?;
+    let out = run(&o.argv, &env, o.inherit)?;
+    if o.inherit {
+        match out.descendants_left {
+            Some(false) => {}
+            Some(true) => held.keep_file(
+                "a process the command started is still running and may hold the lock",
+            ),
+            None => held.keep_file(
+                "the command inherited the lock, and this system cannot tell whether a process it started still holds it",
+            ),
+        }
+    }
     if let Some(sig) = out.forwarded {
         log::info(
             &format!("Forwarded {} to the command", signal_name(sig)),

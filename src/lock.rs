@@ -7,10 +7,25 @@
 //! while we waited; our lock is on an orphaned inode that nobody else will
 //! ever look at). A lock file is only unlinked by a process that holds it.
 //!
+//! What may be deleted (CONTRACT 12): a lock file is unlinked only while we
+//! hold it exclusively, and only if it is a regular, empty file with one
+//! link that its path still names and that is not the target itself
+//! (`deletable`). awrite never writes to a lock file, so content means the
+//! file is someone else's (`--lock-file data.json`): it stays.
+//!
+//! Lock files are opened read-only, as util-linux flock(1) opens them (a
+//! script that locks itself must stay executable: ETXTBSY), and reopened
+//! read-write only when flock(2) refuses a read-only descriptor (NFS
+//! emulates flock with fcntl locks, and an exclusive one needs write
+//! access).
+//!
 //! Nested use: a lock handed to child processes is named in the environment
 //! variable `AWRITE_HELD_LOCKS` (`fd:dev:ino:x|s`, comma-separated). A child
 //! asking for the same lock file finds its inherited descriptor there and
-//! neither waits nor releases nor deletes it.
+//! neither waits nor releases nor deletes it, after proving the descriptor
+//! really holds the lock: flock(fd, SAME_MODE|LOCK_NB) must succeed (a
+//! forged entry, or a descriptor after `flock -u`, does not bypass the
+//! lock).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -23,7 +38,8 @@ use nix::libc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::{log, signals};
+use crate::signals::{self, HeldLock, Owned};
+use crate::log;
 
 /// The environment variable that hands held locks to child processes.
 pub const HELD_ENV: &str = "AWRITE_HELD_LOCKS";
@@ -72,8 +88,49 @@ pub fn default_path(target: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Does `lock_path` name the target itself (same inode, or the same name
+/// when neither exists yet)?
+fn names_target(target_real: &Path, lock_path: &Path) -> bool {
+    match (
+        std::fs::symlink_metadata(target_real),
+        std::fs::symlink_metadata(lock_path),
+    ) {
+        (Ok(t), Ok(l)) => (t.dev(), t.ino()) == (l.dev(), l.ino()),
+        _ => {
+            let norm = |p: &Path| {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                Some((std::fs::canonicalize(dir).ok()?, p.file_name()?.to_owned()))
+            };
+            matches!((norm(target_real), norm(lock_path)), (Some(a), Some(b)) if a == b)
+        }
+    }
+}
+
+/// `awrite --lock-file FILE FILE` (and awrite-backup): refused, since the
+/// rename that replaces FILE would replace the lock file with it, and the
+/// next writer would lock a different inode.
+pub fn refuse_target_as_lock(target: &str, target_real: &Path, lock_path: &Path) -> Result<()> {
+    if names_target(target_real, lock_path) {
+        return Err(Error::other(
+            target,
+            format!(
+                "--lock-file {} names the file being replaced",
+                lock_path.display()
+            ),
+        )
+        .with_hint(format!(
+            "The rename would replace the lock; lock another file (the default is {})",
+            default_path(target_real).display()
+        )));
+    }
+    Ok(())
+}
+
 /// A held lock. Dropping it releases the lock and deletes the lock file
-/// (unless kept, inherited or still shared with others).
+/// (unless kept, inherited, still shared with others, or not deletable).
 #[derive(Debug)]
 pub struct Lock {
     file: Option<File>,
@@ -81,14 +138,37 @@ pub struct Lock {
     path: PathBuf,
     id: (u64, u64),
     kind: Kind,
-    delete: bool,
+    /// Why the lock file stays at release; `None`: delete it if
+    /// `deletable` agrees then.
+    keep: Option<String>,
     waited: Duration,
 }
 
-impl Lock {
-    pub fn path(&self) -> &Path {
-        &self.path
+/// Why a lock file we hold exclusively must not be unlinked, or `Ok` when
+/// it may be (CONTRACT 12). Checked on the locked descriptor and the path
+/// right before the unlink, also by the signal cleanup.
+pub fn deletable(fd: RawFd, file: &Owned) -> std::result::Result<(), &'static str> {
+    // SAFETY: the caller holds `fd` open (the lock) for this call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let Ok(st) = nix::sys::stat::fstat(borrowed) else {
+        return Err("cannot stat it");
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err("it is not a regular file");
     }
+    if st.st_size != 0 {
+        return Err("it is not empty (awrite never writes to a lock file, so it is not one of ours)");
+    }
+    if st.st_nlink != 1 {
+        return Err("it has other hard links");
+    }
+    if !file.still_ours() {
+        return Err("its name now belongs to another file");
+    }
+    Ok(())
+}
+
+impl Lock {
     pub fn waited(&self) -> Duration {
         self.waited
     }
@@ -147,6 +227,22 @@ impl Lock {
         Ok(Some(rest.join(",")))
     }
 
+    /// Keep the lock file at release (said at `-v`): `why` completes
+    /// "Keeping lock file X: ...".
+    pub fn keep_file(&mut self, why: &str) {
+        if self.keep.is_some() || self.file.is_none() {
+            return;
+        }
+        if let Some(f) = &self.file {
+            signals::registry().forget_lock(f.as_raw_fd());
+        }
+        log::info(
+            &format!("Keeping lock file {}: {why}", self.path.display()),
+            &[("lock_file", json!(self.path.display().to_string()))],
+        );
+        self.keep = Some(why.to_string());
+    }
+
     /// Release now; problems deleting the lock file are warnings (PRD FR-6).
     pub fn release(mut self) {
         self.release_inner();
@@ -156,29 +252,48 @@ impl Lock {
         let Some(file) = self.file.take() else {
             return; // inherited or already released
         };
-        if self.delete {
-            let mut reg = signals::registry();
+        let fd = file.as_raw_fd();
+        let shown = self.path.display().to_string();
+        // Held across the unlink: the signal cleanup cannot act on this
+        // lock file at the same time.
+        let mut reg = signals::registry();
+        reg.forget_lock(fd);
+        let verdict = match &self.keep {
+            Some(_) => None,
             // A shared holder deletes the file only if nobody else holds it.
-            let alone = self.kind == Kind::Exclusive || try_flock(&file, libc::LOCK_EX).is_ok();
-            if alone && same_file(&self.path, self.id) {
-                match std::fs::remove_file(&self.path) {
-                    Ok(()) => log::debug(
-                        &format!("Removed lock file {}", self.path.display()),
-                        &[("lock_file", json!(self.path.display().to_string()))],
-                    ),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => log::warn(
-                        &format!(
-                            "{}: cannot remove lock file: {}",
-                            self.path.display(),
-                            crate::error::strerror(&e)
-                        ),
-                        &[("lock_file", json!(self.path.display().to_string()))],
-                    ),
-                }
+            None if self.kind == Kind::Shared && try_flock(&file, libc::LOCK_EX).is_err() => {
+                Some(Err("another process holds it"))
             }
-            reg.locks.retain(|p| p != &self.path);
+            None => Some(deletable(
+                fd,
+                &Owned {
+                    path: self.path.clone(),
+                    id: self.id,
+                },
+            )),
+        };
+        match verdict {
+            None => {}
+            Some(Ok(())) => match std::fs::remove_file(&self.path) {
+                Ok(()) => log::debug(
+                    &format!("Removed lock file {shown}"),
+                    &[("lock_file", json!(shown))],
+                ),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => log::warn(
+                    &format!(
+                        "{shown}: cannot remove lock file: {}",
+                        crate::error::strerror(&e)
+                    ),
+                    &[("lock_file", json!(shown))],
+                ),
+            },
+            Some(Err(why)) => log::debug(
+                &format!("Kept lock file {shown}: {why}"),
+                &[("lock_file", json!(shown))],
+            ),
         }
+        drop(reg);
         drop(file); // closing the last descriptor releases the flock
     }
 }
@@ -216,7 +331,8 @@ fn would_block(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EWOULDBLOCK)
 }
 
-/// Look for `lock_path` among the locks our parent handed down.
+/// Look for `lock_path` among the locks our parent handed down, and prove
+/// the descriptor holds it.
 fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd, (u64, u64))>> {
     let Ok(held) = std::env::var(HELD_ENV) else {
         return Ok(None);
@@ -249,23 +365,46 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
             .with_hint("Run the outer awrite-lock without --shared")
             .with_code(crate::error::exit::LOCKED));
         }
+        // The proof: re-taking the mode the entry claims succeeds at once
+        // only on a descriptor whose open file holds it, or when nobody
+        // else holds the lock (then we have it now). Always the entry's own
+        // mode: a shared lock is never upgraded (on Linux a failed
+        // non-blocking upgrade drops the lock) and an exclusive one is
+        // never downgraded (that would let other readers in beside the
+        // parent).
+        let op = if k == "s" { libc::LOCK_SH } else { libc::LOCK_EX };
+        if let Err(e) = flock(fd, op | libc::LOCK_NB) {
+            log::debug(
+                &format!(
+                    "{HELD_ENV} names descriptor {fd} for {}, but it does not hold the lock ({}); locking normally",
+                    lock_path.display(),
+                    crate::error::strerror(&e)
+                ),
+                &[("lock_file", json!(lock_path.display().to_string()))],
+            );
+            continue;
+        }
         return Ok(Some((fd, want)));
     }
     Ok(None)
 }
 
-/// Open (creating if needed) the lock file without following symlinks.
+const LOCK_OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+
+/// Open (creating if needed) the lock file read-only, without following
+/// symlinks. Read-only as flock(1) does: enough for flock(2) on local file
+/// systems, works on a lock file another user created, and never makes an
+/// executable busy (a script that locks itself, ETXTBSY).
 fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
-    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
-    let create = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(mode.unwrap_or(0o644))
-        .custom_flags(flags)
-        .open(path);
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags = OFlag::from_bits_truncate(LOCK_OPEN_FLAGS);
+    let perm = Mode::from_bits_truncate(mode.unwrap_or(0o644) as _);
+    // O_EXCL first, to know whether the file is ours to give `--lock-mode`.
+    let create = nix::fcntl::open(path, flags | OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL, perm);
     let file = match create {
-        Ok(f) => {
+        Ok(fd) => {
+            let f = File::from(fd);
             if let Some(m) = mode {
                 // Exact mode, whatever the umask.
                 f.set_permissions(std::fs::Permissions::from_mode(m))
@@ -273,16 +412,14 @@ fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
             }
             f
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // Read-only is enough for flock and works on a lock file that
-            // another user created.
-            match OpenOptions::new().read(true).custom_flags(flags).open(path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None), // raced a delete
-                Err(e) => return Err(open_error(path, e)),
+        Err(nix::errno::Errno::EEXIST) => {
+            match nix::fcntl::open(path, flags | OFlag::O_RDONLY, Mode::empty()) {
+                Ok(fd) => File::from(fd),
+                Err(nix::errno::Errno::ENOENT) => return Ok(None), // raced a delete
+                Err(e) => return Err(open_error(path, e.into())),
             }
         }
-        Err(e) => return Err(open_error(path, e)),
+        Err(e) => return Err(open_error(path, e.into())),
     };
     let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
     if !meta.file_type().is_file() {
@@ -309,8 +446,40 @@ fn open_error(path: &Path, e: io::Error) -> Error {
     Error::io_op(path.display(), "cannot open lock file", e)
 }
 
+/// flock(2) refused a read-only descriptor (EBADF, or EIO on some NFS
+/// clients): reopen the lock file read-write, as flock(1) does. `None`:
+/// the path no longer names the inode we opened (retry from the start).
+fn reopen_rw(path: &Path, ro: &File, err: &io::Error) -> Result<Option<File>> {
+    let rw = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(LOCK_OPEN_FLAGS)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    let id = |f: &File| f.metadata().map(|m| (m.dev(), m.ino())).ok();
+    if id(ro).is_none() || id(ro) != id(&rw) {
+        return Ok(None);
+    }
+    log::debug(
+        &format!(
+            "flock on a read-only descriptor of {} failed ({}); reopened it read-write",
+            path.display(),
+            crate::error::strerror(err)
+        ),
+        &[("lock_file", json!(path.display().to_string()))],
+    );
+    Ok(Some(rw))
+}
+
 /// Take the lock at `lock_path` for `target` (the name used in messages).
-pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
+/// `target_path` is the file the lock protects: when the lock file is that
+/// very file (awrite-lock's `--lock-file FILE FILE`, flock's habit), it is
+/// never deleted.
+pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Options) -> Result<Lock> {
     let op = match opts.kind {
         Kind::Exclusive => libc::LOCK_EX,
         Kind::Shared => libc::LOCK_SH,
@@ -329,7 +498,7 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             path: lock_path.to_path_buf(),
             id,
             kind: opts.kind,
-            delete: false,
+            keep: Some("inherited".into()),
             waited: Duration::ZERO,
         });
     }
@@ -340,10 +509,20 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
     };
     let mut announced = false;
     loop {
-        let Some(file) = open_lock_file(lock_path, opts.mode)? else {
+        let Some(mut file) = open_lock_file(lock_path, opts.mode)? else {
             continue;
         };
-        match try_flock(&file, op) {
+        let mut first = try_flock(&file, op);
+        if let Err(e) = &first {
+            if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) {
+                let Some(rw) = reopen_rw(lock_path, &file, e)? else {
+                    continue;
+                };
+                file = rw;
+                first = try_flock(&file, op);
+            }
+        }
+        match first {
             Ok(()) => {}
             Err(e) if would_block(&e) => {
                 match &opts.wait {
@@ -390,13 +569,25 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             );
             continue;
         }
-        let delete = !opts.keep;
-        // The signal cleanup unlinks blindly; for a shared lock that could
-        // delete a file other readers still hold (and a writer would then
-        // lock a fresh inode beside them). A shared lock file is left behind
-        // on a signal instead; release() below deletes it when it is safe.
-        if delete && opts.kind == Kind::Exclusive {
-            signals::registry().locks.push(lock_path.to_path_buf());
+        let keep = if opts.keep {
+            Some("--keep-lock-file".to_string())
+        } else if same_file(target_path, id) {
+            Some("it is the target itself".to_string())
+        } else {
+            None
+        };
+        // For a shared lock the signal cleanup could delete a file other
+        // readers still hold (and a writer would then lock a fresh inode
+        // beside them): a shared lock file is left behind on a signal
+        // instead; release() deletes it when it is safe.
+        if keep.is_none() && opts.kind == Kind::Exclusive {
+            signals::registry().add_lock(HeldLock {
+                file: Owned {
+                    path: lock_path.to_path_buf(),
+                    id,
+                },
+                fd: file.as_raw_fd(),
+            });
         }
         let waited = start.elapsed();
         let ms = waited.as_millis() as u64;
@@ -419,7 +610,7 @@ pub fn acquire(target: &str, lock_path: &Path, opts: &Options) -> Result<Lock> {
             path: lock_path.to_path_buf(),
             id,
             kind: opts.kind,
-            delete,
+            keep,
             waited,
         });
     }
@@ -529,7 +720,7 @@ mod tests {
     fn lock_then_release_deletes_file() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.lock");
-        let l = acquire("t", &p, &Options::default()).unwrap();
+        let l = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap();
         assert!(p.exists());
         l.release();
         assert!(!p.exists());
@@ -539,19 +730,19 @@ mod tests {
     fn no_wait_conflict() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.lock");
-        let _held = acquire("t", &p, &Options::default()).unwrap();
+        let _held = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap();
         let opts = Options {
             wait: Wait::NoWait,
             ..Options::default()
         };
         // A second open file description conflicts even in the same process.
-        let e = acquire("t", &p, &opts).unwrap_err();
+        let e = acquire("t", &d.path().join("t"), &p, &opts).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         let opts = Options {
             wait: Wait::Timeout(Duration::from_millis(50), "0.05".into()),
             ..Options::default()
         };
-        let e = acquire("t", &p, &opts).unwrap_err();
+        let e = acquire("t", &d.path().join("t"), &p, &opts).unwrap_err();
         assert_eq!(
             e.to_string(),
             "Error: t: Lock acquisition timeout after 0.05s"
@@ -563,7 +754,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.lock");
         std::os::unix::fs::symlink(d.path().join("elsewhere"), &p).unwrap();
-        let e = acquire("t", &p, &Options::default()).unwrap_err();
+        let e = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!d.path().join("elsewhere").exists());
     }
@@ -577,7 +768,7 @@ mod tests {
             mode: Some(0o600),
             ..Options::default()
         };
-        acquire("t", &p, &opts).unwrap().release();
+        acquire("t", &d.path().join("t"), &p, &opts).unwrap().release();
         let m = std::fs::metadata(&p).unwrap();
         assert_eq!(m.permissions().mode() & 0o7777, 0o600);
     }
@@ -599,7 +790,7 @@ mod tests {
                 let (p, inside, overlaps) = (p.clone(), inside.clone(), overlaps.clone());
                 std::thread::spawn(move || {
                     for _ in 0..300 {
-                        let l = acquire("race", &p, &Options::default()).unwrap();
+                        let l = acquire("race", Path::new("race"), &p, &Options::default()).unwrap();
                         if inside.fetch_add(1, Ordering::SeqCst) != 0 {
                             overlaps.fetch_add(1, Ordering::SeqCst);
                         }

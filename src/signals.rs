@@ -2,6 +2,13 @@
 //! lock, writing): the temp file and our lock file are removed, `Interrupted`
 //! is printed and the process exits with 3. While a child runs (awrite-lock)
 //! the signal is forwarded to it instead, and the child is waited for.
+//! Once the target has been replaced, a signal no longer aborts: exit 3
+//! means "not replaced", and a caller that retries on 3 must not append
+//! twice. The run finishes (directory fsync, release) and exits 0.
+//!
+//! The registry keeps (path, dev, ino) of what is ours, never a bare path:
+//! the cleanup removes a name only while it still names the inode we made
+//! (and a lock file only under the rules of `lock::deletable`).
 //!
 //! The signals are blocked in every thread and taken by one thread with
 //! sigwaitinfo(2), so no work happens in a signal handler. The registry of
@@ -10,7 +17,9 @@
 //! lock file), so the cleanup never removes a path that is no longer ours —
 //! in particular never a lock file that another process now holds.
 
-use std::path::PathBuf;
+use std::os::fd::RawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use nix::libc;
@@ -18,16 +27,69 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 
 use crate::error::Error;
 
-#[derive(Default)]
+/// A file we made: its name and the inode the name had when we made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned {
+    pub path: PathBuf,
+    pub id: (u64, u64),
+}
+
+impl Owned {
+    pub fn new(path: &Path, meta: &std::fs::Metadata) -> Owned {
+        Owned {
+            path: path.to_path_buf(),
+            id: (meta.dev(), meta.ino()),
+        }
+    }
+
+    /// Does the name still name our inode?
+    pub fn still_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path)
+            .map(|m| (m.dev(), m.ino()) == self.id)
+            .unwrap_or(false)
+    }
+}
+
+/// A lock file we hold exclusively and mean to delete, with the descriptor
+/// that holds it (open until the entry is removed, see `lock::Lock`).
+#[derive(Clone, Debug)]
+pub struct HeldLock {
+    pub file: Owned,
+    pub fd: RawFd,
+}
+
 pub struct Registry {
     /// Temp files to unlink on a signal.
-    pub temps: Vec<PathBuf>,
+    temps: Vec<Owned>,
     /// Lock files we hold and would delete on exit.
-    pub locks: Vec<PathBuf>,
+    locks: Vec<HeldLock>,
     /// A running child: signals go to it instead of ending us.
     pub child: Option<i32>,
     /// The last signal forwarded to the child.
     pub forwarded: Option<i32>,
+    /// The target has been replaced: signals are noted, not acted on.
+    replaced: bool,
+    /// The first signal that arrived after that.
+    pending: Option<i32>,
+}
+
+impl Registry {
+    pub fn add_temp(&mut self, t: Owned) {
+        self.temps.push(t);
+    }
+    pub fn forget_temp(&mut self, path: &Path) {
+        self.temps.retain(|t| t.path != path);
+    }
+    pub fn add_lock(&mut self, l: HeldLock) {
+        self.locks.push(l);
+    }
+    pub fn forget_lock(&mut self, fd: RawFd) {
+        self.locks.retain(|l| l.fd != fd);
+    }
+    /// Call under the same guard as the rename that replaced the target.
+    pub fn mark_replaced(&mut self) {
+        self.replaced = true;
+    }
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -35,6 +97,8 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     locks: Vec::new(),
     child: None,
     forwarded: None,
+    replaced: false,
+    pending: None,
 });
 /// The mask we were started with, restored in children before exec.
 static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
@@ -103,6 +167,12 @@ fn on_signal(sig: i32, code: i32) {
         reg.forwarded = Some(sig);
         return;
     }
+    if reg.replaced {
+        // Too late to abort: the new file is in place. The main thread
+        // finishes the directory fsync and the release; see `pending`.
+        reg.pending.get_or_insert(sig);
+        return;
+    }
     cleanup(&mut reg);
     crate::log::error(&Error::Interrupted, &[]);
     // Still holding the registry: the main thread cannot commit or unlink
@@ -112,11 +182,34 @@ fn on_signal(sig: i32, code: i32) {
 
 fn cleanup(reg: &mut Registry) {
     for t in reg.temps.drain(..) {
-        let _ = std::fs::remove_file(&t);
+        if t.still_ours() {
+            let _ = std::fs::remove_file(&t.path);
+        }
     }
     for l in reg.locks.drain(..) {
-        let _ = std::fs::remove_file(&l);
+        // The same rules as a normal release (CONTRACT 12); we still hold
+        // the lock through `fd`, the main thread cannot close it while we
+        // hold the registry.
+        if crate::lock::deletable(l.fd, &l.file).is_ok() {
+            let _ = std::fs::remove_file(&l.file.path);
+        }
     }
+}
+
+/// Say at `-v` that a signal arrived after `target` was replaced (the run
+/// then ended normally, exit 0).
+pub fn note_pending(target: &str) {
+    let Some(sig) = registry().pending else {
+        return;
+    };
+    let name = crate::exec::signal_name(sig);
+    crate::log::info(
+        &format!("{name} arrived after {target} was replaced; the write was completed"),
+        &[
+            ("target", serde_json::json!(target)),
+            ("signal", serde_json::json!(name)),
+        ],
+    );
 }
 
 /// For a child between fork and exec: restore the signal mask the user

@@ -121,7 +121,7 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
 
 pub fn run(opts: &Options) -> Result<Report> {
     let input = Input::open(opts.input.as_ref())?;
-    let target = commit::resolve(&opts.target, opts.follow)?;
+    let mut target = commit::resolve(&opts.target, opts.follow)?;
     target.check_writable()?;
     let shown = target.display();
     if target.real != target.given {
@@ -149,6 +149,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         .lock_file
         .clone()
         .unwrap_or_else(|| lock::default_path(&target.real));
+    if opts.lock_file.is_some() {
+        lock::refuse_target_as_lock(&shown, &target.real, &lock_path)?;
+    }
     if opts.append {
         return append::run(opts, &input, &target, &lock_path);
     }
@@ -183,12 +186,24 @@ pub fn run(opts: &Options) -> Result<Report> {
     if opts.durable {
         tmp.sync(&target)?;
     }
-    let held = lock::acquire(&shown, &lock_path, &opts.lock)?;
+    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)?;
+    let mut tmp = tmp;
+    if target.restat()? {
+        // A holder changed the file's mode or owner while we waited (or
+        // created or removed it): keep what it is now. The temp file has
+        // no name yet on the O_TMPFILE path, so no reader sees the old mode.
+        log::debug(
+            &format!("{shown} changed while we waited for the lock; keeping its new mode and owner"),
+            &[("target", json!(shown))],
+        );
+        tmp.set_meta(&target, final_mode(opts, &target), opts.owner)?;
+    }
     if let Some(b) = &opts.backup {
         backup::before_replace(&target, b, opts.owner, opts.durable)?;
     }
     tmp.commit(&target, opts.durable)?;
     drop(held);
+    crate::signals::note_pending(&shown);
     log::info(
         &format!("Wrote {bytes} bytes to {shown}"),
         &[

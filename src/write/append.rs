@@ -99,7 +99,7 @@ pub(super) fn run(
     if data.len() == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
     }
-    let held = lock::acquire(&shown, lock_path, &opts.lock)?;
+    let held = lock::acquire(&shown, &target.real, lock_path, &opts.lock)?;
     let old = open_old(target)?;
     // Mode and owner come from the file as it is now, under the lock, not
     // from the stat taken before we waited.
@@ -127,13 +127,14 @@ pub(super) fn run(
         }
     }
     if opts.durable {
-        tmp.sync(&now)?;
+        tmp.sync_named(&now)?;
     }
     if let Some(b) = &opts.backup {
         crate::backup::before_replace(&now, b, opts.owner, opts.durable)?;
     }
     tmp.commit(&now, opts.durable)?;
     drop(held);
+    crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
     log::info(
         &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
