@@ -38,8 +38,8 @@ use nix::libc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::signals::{self, HeldLock, Owned};
 use crate::log;
+use crate::signals::{self, HeldLock, Owned};
 
 /// The environment variable that hands held locks to child processes.
 pub const HELD_ENV: &str = "AWRITE_HELD_LOCKS";
@@ -116,13 +116,10 @@ pub fn refuse_target_as_lock(target: &str, target_real: &Path, lock_path: &Path)
     if names_target(target_real, lock_path) {
         return Err(Error::other(
             target,
-            format!(
-                "--lock-file {} names the file being replaced",
-                lock_path.display()
-            ),
+            format!("--lock-file {} is the file itself", lock_path.display()),
         )
         .with_hint(format!(
-            "The rename would replace the lock; lock another file (the default is {})",
+            "A rename over the file (awrite, --restore) would replace the lock with it; lock another file (the default is {})",
             default_path(target_real).display()
         )));
     }
@@ -157,7 +154,9 @@ pub fn deletable(fd: RawFd, file: &Owned) -> std::result::Result<(), &'static st
         return Err("it is not a regular file");
     }
     if st.st_size != 0 {
-        return Err("it is not empty (awrite never writes to a lock file, so it is not one of ours)");
+        return Err(
+            "it is not empty (awrite never writes to a lock file, so it is not one of ours)",
+        );
     }
     if st.st_nlink != 1 {
         return Err("it has other hard links");
@@ -372,13 +371,16 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
         // non-blocking upgrade drops the lock) and an exclusive one is
         // never downgraded (that would let other readers in beside the
         // parent).
-        let op = if k == "s" { libc::LOCK_SH } else { libc::LOCK_EX };
-        if let Err(e) = flock(fd, op | libc::LOCK_NB) {
+        let op = if k == "s" {
+            libc::LOCK_SH
+        } else {
+            libc::LOCK_EX
+        };
+        if flock(fd, op | libc::LOCK_NB).is_err() {
             log::debug(
                 &format!(
-                    "{HELD_ENV} names descriptor {fd} for {}, but it does not hold the lock ({}); locking normally",
+                    "{HELD_ENV} names descriptor {fd} for {}, but it does not hold the lock; locking normally",
                     lock_path.display(),
-                    crate::error::strerror(&e)
                 ),
                 &[("lock_file", json!(lock_path.display().to_string()))],
             );
@@ -401,7 +403,11 @@ fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
     let flags = OFlag::from_bits_truncate(LOCK_OPEN_FLAGS);
     let perm = Mode::from_bits_truncate(mode.unwrap_or(0o644) as _);
     // O_EXCL first, to know whether the file is ours to give `--lock-mode`.
-    let create = nix::fcntl::open(path, flags | OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL, perm);
+    let create = nix::fcntl::open(
+        path,
+        flags | OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+        perm,
+    );
     let file = match create {
         Ok(fd) => {
             let f = File::from(fd);
@@ -768,7 +774,9 @@ mod tests {
             mode: Some(0o600),
             ..Options::default()
         };
-        acquire("t", &d.path().join("t"), &p, &opts).unwrap().release();
+        acquire("t", &d.path().join("t"), &p, &opts)
+            .unwrap()
+            .release();
         let m = std::fs::metadata(&p).unwrap();
         assert_eq!(m.permissions().mode() & 0o7777, 0o600);
     }
@@ -790,7 +798,8 @@ mod tests {
                 let (p, inside, overlaps) = (p.clone(), inside.clone(), overlaps.clone());
                 std::thread::spawn(move || {
                     for _ in 0..300 {
-                        let l = acquire("race", Path::new("race"), &p, &Options::default()).unwrap();
+                        let l =
+                            acquire("race", Path::new("race"), &p, &Options::default()).unwrap();
                         if inside.fetch_add(1, Ordering::SeqCst) != 0 {
                             overlaps.fetch_add(1, Ordering::SeqCst);
                         }

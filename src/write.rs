@@ -193,7 +193,9 @@ pub fn run(opts: &Options) -> Result<Report> {
         // created or removed it): keep what it is now. The temp file has
         // no name yet on the O_TMPFILE path, so no reader sees the old mode.
         log::debug(
-            &format!("{shown} changed while we waited for the lock; keeping its new mode and owner"),
+            &format!(
+                "{shown} changed while we waited for the lock; keeping its new mode and owner"
+            ),
             &[("target", json!(shown))],
         );
         tmp.set_meta(&target, final_mode(opts, &target), opts.owner)?;

@@ -910,29 +910,26 @@ fn injected_io_errors_leave_target_unchanged_and_no_debris() {
     assert_eq!(env.ls(), ["t", "t.lock"]);
 }
 
+/// The signal arrives while rename(2) is in flight: the rename finishes
+/// (target fully new), and since the target has been replaced the run
+/// completes with 0 and removes our lock file.
 #[test]
 fn sigterm_during_rename_commits_whole_and_cleans_up() {
-    // The signal arrives while rename(2) is in flight: the rename finishes
-    // (target fully new), then the cleanup removes our lock file.
     let env = Env::new();
     env.write("sigterm-rename-target", "old\n");
-    let script = format!(
-        "printf new | strace -qq -o /dev/null -e inject=rename:delay_enter=800000 -- bash -c 'exec -a awrite {BIN} sigterm-rename-target' 2>err & sleep 0.4; pkill -TERM -f -x 'awrite sigterm-rename-target'; wait $!; echo $? > rc"
+    let child = traced(
+        &env,
+        "rename,renameat,renameat2",
+        Some("rename,renameat,renameat2:delay_enter=800000"),
+        &["sigterm-rename-target"],
+        "new",
     );
-    Command::new("bash")
-        .args(["-c", &script])
-        .current_dir(env.dir.path())
-        .status()
-        .unwrap();
-    let rc: i32 = env.read("rc").trim().parse().unwrap();
-    assert_eq!(rc, 3, "stderr: {}", env.read("err"));
+    let pid = wait_in_trace(&env, "rename", 1);
+    kill(pid, libc_sigterm());
+    let out = Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr());
     assert_eq!(env.read("sigterm-rename-target"), "new");
-    let names: Vec<String> = env
-        .ls()
-        .into_iter()
-        .filter(|n| n != "rc" && n != "err")
-        .collect();
-    assert_eq!(names, ["sigterm-rename-target"]);
+    assert_eq!(ls_but_trace(&env), ["sigterm-rename-target"]);
 }
 
 #[test]
@@ -1105,4 +1102,327 @@ fn waiting_notice_shown_on_a_terminal_by_default() {
         tty.contains("Error: f: Lock acquisition timeout after 0.2s"),
         "{tty:?}"
     );
+}
+
+// ---- CONTRACT 12: what awrite may delete, and the promises around it ----
+
+/// `awrite ARGS` under strace: `trace` names the syscalls written to
+/// `trace.txt` (entry lines appear before an injected delay, so they serve
+/// as the readiness signal), `inject` is strace's `-e inject=` spec.
+fn traced(env: &Env, trace: &str, inject: Option<&str>, args: &[&str], stdin: &str) -> Child {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-o",
+        "trace.txt",
+        "-e",
+        &format!("trace={trace}"),
+    ]);
+    if let Some(i) = inject {
+        c.args(["-e", &format!("inject={i}")]);
+    }
+    // strace runs BIN by path: argv[0] ends in "awrite".
+    c.arg("--")
+        .arg(BIN)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child
+}
+
+/// Wait until `trace.txt` has `n` lines containing `needle`; the traced
+/// awrite's pid (strace's line prefix).
+fn wait_in_trace(env: &Env, needle: &str, n: usize) -> i32 {
+    for _ in 0..2000 {
+        let t = std::fs::read_to_string(env.path("trace.txt")).unwrap_or_default();
+        let hits: Vec<&str> = t.lines().filter(|l| l.contains(needle)).collect();
+        if hits.len() >= n {
+            return hits[0].split(' ').next().unwrap().parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no {needle} in the trace");
+}
+
+/// The names in the test dir other than the trace.
+fn ls_but_trace(env: &Env) -> Vec<String> {
+    env.ls().into_iter().filter(|n| n != "trace.txt").collect()
+}
+
+#[test]
+fn lock_file_naming_a_data_file_never_deletes_it() {
+    let env = Env::new();
+    env.write("precious.txt", "content\n");
+    let out = env
+        .cmd("awrite")
+        .args(["-vv", "--lock-file", "precious.txt", "t"])
+        .stdin("x\n")
+        .run()
+        .ok();
+    assert_eq!(env.read("precious.txt"), "content\n");
+    assert_eq!(env.read("t"), "x\n");
+    let err = out.stderr();
+    let kept: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("Kept lock file"))
+        .collect();
+    snap!("awrite_lock_file_with_content_kept", kept.join("\n"));
+    // An empty file we did not create is not ours either when it has
+    // other links.
+    env.write("empty", "");
+    std::fs::hard_link(env.path("empty"), env.path("empty2")).unwrap();
+    env.cmd("awrite")
+        .args(["--lock-file", "empty", "t"])
+        .stdin("y\n")
+        .run()
+        .ok();
+    assert!(env.exists("empty") && env.exists("empty2"));
+}
+
+#[test]
+fn lock_file_naming_the_target_is_refused() {
+    let env = Env::new();
+    env.write("t", "old\n");
+    for lf in ["t", "./t"] {
+        let out = env
+            .cmd("awrite")
+            .args(["--lock-file", lf, "t"])
+            .stdin("new\n")
+            .run()
+            .code_is(1);
+        let name = format!("awrite_lock_file_is_target_{}", lf.len());
+        snap!(name.as_str(), out.stderr());
+        assert_eq!(env.read("t"), "old\n");
+    }
+    // Also when the target does not exist yet, and through a hard link.
+    env.cmd("awrite")
+        .args(["--lock-file", "new", "new"])
+        .stdin("x\n")
+        .run()
+        .code_is(1);
+    assert!(!env.exists("new"));
+    std::fs::hard_link(env.path("t"), env.path("t2")).unwrap();
+    env.cmd("awrite")
+        .args(["--lock-file", "t2", "t"])
+        .stdin("new\n")
+        .run()
+        .code_is(1);
+    assert_eq!(env.ls(), ["t", "t2"]);
+    // awrite-backup too (a restore would rename over the lock).
+    let out = env
+        .cmd("awrite-backup")
+        .args(["--lock-file", "t", "t"])
+        .run()
+        .code_is(1);
+    snap!("backup_lock_file_is_target", out.stderr());
+    env.cmd("awrite-backup")
+        .args(["--restore", "--lock-file", "t", "t"])
+        .run()
+        .code_is(1);
+    assert_eq!(env.read("t"), "old\n");
+    assert_eq!(env.ls(), ["t", "t2"]);
+}
+
+/// The signal cleanup applies the same rules: a SIGTERM while the lock on
+/// a data file is held (here: during the backup link, under the lock)
+/// leaves that file alone.
+#[test]
+fn signal_cleanup_never_deletes_a_data_file_named_as_lock() {
+    let env = Env::new();
+    env.write("t", "old\n");
+    env.write("precious.txt", "content\n");
+    let child = traced(
+        &env,
+        "linkat",
+        Some("linkat:delay_enter=3000000:when=1"),
+        &["--backup", "--lock-file", "precious.txt", "t"],
+        "new\n",
+    );
+    let pid = wait_in_trace(&env, "linkat(", 1);
+    kill(pid, libc_sigterm());
+    let out = Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 3, "{}", out.stderr());
+    assert_eq!(out.stderr(), "Interrupted\n");
+    assert_eq!(env.read("precious.txt"), "content\n");
+    assert_eq!(env.read("t"), "old\n");
+    // The backup may have been renamed into place before the signal was
+    // taken (it is a whole backup of the old file then); no temp file.
+    let mut left = ls_but_trace(&env);
+    if left.contains(&"t.backup".to_string()) {
+        assert_eq!(env.read("t.backup"), "old\n");
+        left.retain(|n| n != "t.backup");
+    }
+    assert_eq!(left, ["precious.txt", "t"]);
+}
+
+fn libc_sigterm() -> nix::sys::signal::Signal {
+    nix::sys::signal::Signal::SIGTERM
+}
+
+fn kill(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+}
+
+/// How many fsyncs come before the directory fsync of a plain write: the
+/// temp file's, plus its second one after linkat where O_TMPFILE works.
+fn fsyncs_before_dir_sync(env: &Env) -> usize {
+    if o_tmpfile_supported(env.dir.path()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Once the rename has replaced the target, a signal no longer aborts: the
+/// directory fsync and the release finish and the exit status is 0 (3
+/// would tell a retrying caller that nothing was written).
+#[test]
+fn signal_after_the_rename_finishes_and_exits_0() {
+    let env = Env::new();
+    env.write("t", "old\n");
+    let n = fsyncs_before_dir_sync(&env) + 1;
+    let child = traced(
+        &env,
+        "fsync",
+        Some(&format!("fsync:delay_enter=2000000:when={n}")),
+        &["-v", "t"],
+        "new\n",
+    );
+    let pid = wait_in_trace(&env, "fsync(", n);
+    assert_eq!(
+        env.read("t"),
+        "new\n",
+        "the delayed fsync is the directory's"
+    );
+    kill(pid, libc_sigterm());
+    let out = Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    snap!("awrite_signal_after_rename", out.stderr());
+    assert_eq!(env.read("t"), "new\n");
+    assert_eq!(ls_but_trace(&env), ["t"], "no lock file, no temp file");
+}
+
+/// The mode is read again once the lock is held: a holder's chmod while
+/// we wait is kept, not undone with the mode we saw before waiting.
+#[test]
+fn mode_changed_by_the_holder_while_we_wait_is_kept() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.write("t", "old\n");
+    std::fs::set_permissions(env.path("t"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut holder = env
+        .cmd("awrite-lock")
+        .args([
+            "t",
+            "-c",
+            "touch ready; while [ ! -e go ]; do sleep 0.01; done; chmod 600 t",
+        ])
+        .spawn();
+    wait_for(&env.path("ready"));
+    let mut c = env.cmd("awrite").args(["-v", "t"]).cmd;
+    c.stdin(Stdio::piped()).stderr(Stdio::piped());
+    let mut w = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut i = w.stdin.take().unwrap();
+        i.write_all(b"new\n").unwrap();
+    }
+    let mut err = std::io::BufReader::new(w.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Waiting for lock") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no waiting notice");
+    }
+    env.write("go", "");
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    assert_eq!(w.wait().unwrap().code(), Some(0));
+    assert_eq!(env.read("t"), "new\n");
+    assert_eq!(mode_of(&env, "t"), 0o600);
+}
+
+/// On the O_TMPFILE path the temp file is fsynced again after linkat gave
+/// it a name and before the rename (btrfs ignores the fsync of a file with
+/// no name): write -> linkat -> fsync of that fd -> rename -> dir fsync.
+#[test]
+fn unnamed_temp_file_is_synced_after_its_link() {
+    let env = Env::new();
+    assert!(
+        o_tmpfile_supported(env.dir.path()),
+        "this test needs O_TMPFILE on the temp dir's file system"
+    );
+    env.write("t", "old\n");
+    for args in [&["t"][..], &["--stream", "t"], &["--append", "t"]] {
+        let _ = std::fs::remove_file(env.path("trace.txt"));
+        let out = Out(traced(
+            &env,
+            "write,splice,copy_file_range,sendfile,linkat,fsync,fdatasync,rename,renameat,renameat2",
+            None,
+            args,
+            "new\n",
+        )
+        .wait_with_output()
+        .unwrap())
+        .ok();
+        drop(out);
+        let t = env.read("trace.txt");
+        let calls: Vec<(String, String)> = t
+            .lines()
+            .filter_map(|l| {
+                let rest = l.split_once(' ')?.1.trim_start();
+                let (name, args) = rest.split_once('(')?;
+                Some((name.to_string(), args.to_string()))
+            })
+            .collect();
+        let link = calls
+            .iter()
+            .position(|(n, a)| n == "linkat" && a.contains("/proc/self/fd/"))
+            .expect("the temp file is named with linkat");
+        let fd = calls[link].1.split("/proc/self/fd/").nth(1).unwrap();
+        let fd: String = fd.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let on_fd =
+            |(n, a): &(String, String), name: &str| n == name && a.starts_with(&format!("{fd},"));
+        let data = ["write", "splice", "copy_file_range", "sendfile"];
+        let writes_fd = |(n, a): &(String, String)| {
+            data.contains(&n.as_str())
+                && (on_fd(&(n.clone(), a.clone()), n) || a.contains(&format!(", {fd},")))
+        };
+        assert!(
+            calls[..link].iter().any(writes_fd),
+            "{args:?}: data written before the link\n{t}"
+        );
+        let after: Vec<&(String, String)> = calls[link + 1..]
+            .iter()
+            .filter(|(n, _)| !data.contains(&n.as_str()))
+            .collect();
+        let names: Vec<&str> = after.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            matches!(
+                names[..],
+                ["fsync", "rename" | "renameat" | "renameat2", "fsync"]
+            ),
+            "{args:?}: {names:?}\n{t}"
+        );
+        assert!(
+            after[0].1.starts_with(&format!("{fd})")),
+            "{args:?}: the sync after the link is of the temp file\n{t}"
+        );
+        assert!(
+            !after[2].1.starts_with(&format!("{fd})")),
+            "{args:?}: then the directory\n{t}"
+        );
+    }
 }

@@ -736,3 +736,228 @@ fn lock_file_deletion_never_breaks_exclusion() {
     assert!(!env.exists("failed"));
     assert!(!env.exists("L.lock"));
 }
+
+// ---- CONTRACT 12: never delete what is not ours, never break exclusion ----
+
+#[test]
+fn lock_file_naming_data_is_never_deleted() {
+    let env = Env::new();
+    env.write("data.json", "{\"n\":1}\n");
+    let out = env
+        .cmd("awrite-lock")
+        .args([
+            "--lock-file",
+            "data.json",
+            "data.json",
+            "--",
+            "cat",
+            "data.json",
+        ])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "{\"n\":1}\n");
+    assert_eq!(env.read("data.json"), "{\"n\":1}\n");
+    // flock(1)'s idiom of a script locking itself: opened read-only, so the
+    // script can still be executed (no ETXTBSY), and it survives.
+    env.write("s.sh", "#!/bin/sh\necho ran \"$@\"\n");
+    std::fs::set_permissions(
+        env.path("s.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-n", "--lock-file", "s.sh", "s.sh", "--", "./s.sh", "x"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "ran x\n");
+    assert!(env.exists("s.sh"));
+    // Locking the target itself, even an empty one we created: never deleted.
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-vv", "--lock-file", "e", "e", "--", "true"])
+        .run()
+        .ok();
+    assert!(env.exists("e"));
+    let err = out.stderr();
+    let kept: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("Kept lock file"))
+        .collect();
+    assert!(kept.is_empty(), "{err}");
+    assert_eq!(env.ls(), ["data.json", "e", "s.sh"]);
+}
+
+/// A process started by the command keeps the inherited lock after the
+/// command exits: the lock file must stay, or the next writer would lock a
+/// fresh inode beside it.
+#[test]
+fn background_descendant_keeps_the_lock_and_its_file() {
+    let env = Env::new();
+    let out = env
+        .cmd("awrite-lock")
+        .args([
+            "-v",
+            "f",
+            "-c",
+            "sleep 30 >/dev/null 2>&1 </dev/null & echo $! > bgpid",
+        ])
+        .run()
+        .ok();
+    let bg = read_pid(&env.path("bgpid"));
+    snap!("lock_descendant_keeps_lock_file", out.stderr());
+    assert!(env.exists("f.lock"));
+    let out = env
+        .cmd("awrite")
+        .args(["--no-wait", "f"])
+        .stdin("x\n")
+        .run()
+        .code_is(2);
+    assert!(out
+        .stderr()
+        .starts_with("Error: f: File locked by another process"));
+    assert!(!env.exists("f"));
+    kill(Pid::from_raw(bg), Signal::SIGKILL).unwrap();
+    // The orphan was reparented to init when awrite-lock exited; wait for
+    // it to be gone from the lock (its /proc entry disappears when reaped).
+    for _ in 0..1000 {
+        if !Path::new(&format!("/proc/{bg}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    env.cmd("awrite")
+        .args(["--no-wait", "f"])
+        .stdin("x\n")
+        .run()
+        .ok();
+    assert_eq!(
+        env.ls(),
+        ["bgpid", "f"],
+        "the next writer removes the kept lock file"
+    );
+    // A descendant that is gone before the command ends does not keep it.
+    env.cmd("awrite-lock")
+        .args(["f", "-c", "sleep 0 & wait"])
+        .run()
+        .ok();
+    assert_eq!(env.ls(), ["bgpid", "f"]);
+}
+
+/// Where the platform cannot watch descendants (no subreaper: forced here
+/// by failing prctl), the lock file is kept whenever the command inherited
+/// the lock; with --close it did not, and the file goes.
+#[test]
+fn without_a_subreaper_an_inherited_lock_keeps_its_file() {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let env = Env::new();
+    let run = |extra: &str| {
+        let script = format!(
+            "strace -qq -o /dev/null -e inject=prctl:error=EINVAL -- bash -c 'exec -a awrite-lock {BIN} -v {extra} f -- true' 2>err; echo $? > rc"
+        );
+        Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(env.dir.path())
+            .status()
+            .unwrap();
+        let rc: i32 = env.read("rc").trim().parse().unwrap();
+        assert_eq!(rc, 0, "{}", env.read("err"));
+        env.read("err")
+    };
+    let err = run("");
+    snap!("lock_no_subreaper_keeps_lock_file", err);
+    assert!(env.exists("f.lock"));
+    std::fs::remove_file(env.path("f.lock")).unwrap();
+    run("--close");
+    assert!(!env.exists("f.lock"));
+}
+
+/// `AWRITE_HELD_LOCKS` is trusted only when the named descriptor really
+/// holds the lock: a fresh descriptor on the lock file, or the inherited
+/// one after `flock -u`, does not let a writer in beside the holder.
+#[test]
+fn forged_or_released_inherited_lock_is_not_trusted() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let holder = hold(&env, &["f"], "ready");
+    let m = std::fs::metadata(env.path("f.lock")).unwrap();
+    let forged = format!(
+        "exec 7<f.lock; echo x | AWRITE_HELD_LOCKS=7:{}:{}:x awrite -vv --no-wait f",
+        m.dev(),
+        m.ino()
+    );
+    let out = Out(Command::new("sh")
+        .args(["-c", &forged])
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", path_with_farm(&env))
+        .output()
+        .unwrap());
+    assert_eq!(out.code(), 2, "{}", out.stderr());
+    let err = out.stderr();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("AWRITE_HELD_LOCKS"))
+        .collect();
+    snap!(
+        "lock_forged_held_locks",
+        lines
+            .join("\n")
+            .replace(&format!(":{}:{}", m.dev(), m.ino()), "")
+    );
+    assert!(!env.exists("f"));
+    assert_eq!(release(holder), 143);
+
+    // The real inherited descriptor after `flock -u`: another process can
+    // take the lock, and a nested awrite must then not trust the fd.
+    let script = r#"fd=${AWRITE_HELD_LOCKS%%:*}
+flock -u "$fd"
+flock -n f.lock -c 'touch held; while [ ! -e done ]; do sleep 0.01; done' &
+while [ ! -e held ]; do sleep 0.01; done
+echo x | awrite --no-wait f 2>err; echo $? > rc
+touch done; wait"#;
+    let out = env
+        .cmd("awrite-lock")
+        .env("PATH", path_with_farm(&env))
+        .args(["f", "-c", script])
+        .run();
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert_eq!(env.read("rc").trim(), "2", "{}", env.read("err"));
+    assert!(!env.exists("f"));
+}
+
+/// NFS emulates flock with fcntl locks, and an exclusive one needs a
+/// descriptor open for writing: flock(2) on the read-only descriptor then
+/// fails with EBADF, and the lock file is reopened read-write (injected
+/// here into the first flock).
+#[test]
+fn flock_ebadf_on_read_only_descriptor_reopens_read_write() {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let env = Env::new();
+    env.write("f.lock", "");
+    let script = format!(
+        "strace -qq -o trace.txt -e trace=openat,flock -e inject=flock:error=EBADF:when=1 -- bash -c 'exec -a awrite-lock {BIN} -vv f -- echo ran' 2>err; echo $? > rc"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(env.read("rc").trim(), "0", "{}", env.read("err"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    let err = env.read("err");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("read-write")).collect();
+    snap!("lock_flock_ebadf_reopen", lines.join("\n"));
+    let trace = env.read("trace.txt");
+    assert!(
+        trace.lines().any(|l| l.contains("\"f.lock\", O_RDWR")),
+        "{trace}"
+    );
+    assert!(
+        !trace
+            .lines()
+            .any(|l| l.contains("\"f.lock\", O_RDONLY") && l.contains("O_RDWR")),
+        "{trace}"
+    );
+    assert_eq!(env.ls(), ["err", "rc", "trace.txt"]);
+}
