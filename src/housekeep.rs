@@ -426,6 +426,9 @@ fn age_of(st: &libc::stat, now: Duration) -> Duration {
 struct Run<'a> {
     o: &'a Options,
     out: &'a mut dyn Write,
+    /// Called with a directory (relative) once its files have been
+    /// examined and before any of them is deleted: a test hook.
+    examined: &'a mut dyn FnMut(&Path),
     now: Duration,
     root_dev: u64,
     sum: Summary,
@@ -512,6 +515,7 @@ impl Run<'_> {
                 age,
             });
         }
+        (self.examined)(rel);
         let kept = self.kept_backups(&cands);
         for (i, c) in cands.iter().enumerate() {
             if kept[i] {
@@ -614,12 +618,18 @@ impl Run<'_> {
 /// Problems with single files or directories are warnings counted in the
 /// summary; only an unusable DIR or stdout is an `Err`.
 pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
-    run_with(o, out, || {})
+    run_with(o, out, || {}, &mut |_| {})
 }
 
-/// `run`, with `after_walk` called between the walk and the deletions (so
-/// tests can change the tree under our feet).
-fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Result<Summary> {
+/// `run`, with `after_walk` called between the walk and the examination of
+/// the candidates, and `examined` between a directory's examination and its
+/// deletions (so tests can change the tree under our feet at either point).
+fn run_with(
+    o: &Options,
+    out: &mut dyn Write,
+    after_walk: impl FnOnce(),
+    examined: &mut dyn FnMut(&Path),
+) -> Result<Summary> {
     let shown = o.dir.display().to_string();
     // DIR itself may be a symlink (the user named it, like `find DIR/`);
     // nothing below it is followed.
@@ -643,6 +653,7 @@ fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Resu
     let mut run = Run {
         o,
         out,
+        examined,
         now,
         root_dev,
         sum: Summary::default(),
@@ -769,12 +780,17 @@ mod tests {
             std::fs::write(&p, "").unwrap();
         }
         let mut out = Vec::new();
-        let sum = run_with(&opts(root.path()), &mut out, || {
-            std::fs::rename(r("sub"), r("sub.old")).unwrap();
-            std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
-            std::fs::rename(r("x"), r("x.old")).unwrap();
-            std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
-        })
+        let sum = run_with(
+            &opts(root.path()),
+            &mut out,
+            || {
+                std::fs::rename(r("sub"), r("sub.old")).unwrap();
+                std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
+                std::fs::rename(r("x"), r("x.old")).unwrap();
+                std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
+            },
+            &mut |_| {},
+        )
         .unwrap();
         assert!(o("a.lock").exists() && o("y/b.backup").exists());
         assert!(r("sub.old/a.lock").exists() && r("x.old/y/b.backup").exists());
