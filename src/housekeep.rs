@@ -10,6 +10,14 @@
 //! hold an exclusive flock on them and after checking that the name still
 //! names the inode we locked (the protocol of `lock.rs`), so a live holder
 //! never loses its lock file.
+//!
+//! Only what awrite itself makes is deleted (contract section 12): a
+//! `*.lock` counts as a lock file only if it is a regular, empty file with
+//! a single link, so Cargo.lock, yarn.lock and friends are never touched;
+//! that is checked on the walk's stat and again on the locked descriptor.
+//! Every deletion (lock, temp, backup) is preceded by an fstatat of the
+//! name compared with the file examined, and a path is printed only once
+//! its deletion happened (or, in a dry run, would have).
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -336,29 +344,100 @@ impl DirStack {
     }
 }
 
+/// Why a candidate was left alone (said at `-vv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Not a regular file; names what it is.
+    NotRegular(&'static str),
+    /// A `*.lock` with content: another tool's (Cargo.lock, yarn.lock...).
+    NotEmpty,
+    /// A `*.lock` with this many links: removing one name would not free
+    /// it, and someone keeps it under another name.
+    Links(libc::nlink_t),
+    /// Mounted over from another file system.
+    OtherFs,
+    /// The name no longer leads to the file that was examined (another
+    /// inode renamed into place), or that file was modified since.
+    Changed,
+}
+
+impl Keep {
+    fn text(self, kind: Kind) -> String {
+        match self {
+            Keep::NotRegular(what) if kind == Kind::Lock => {
+                format!("{what}, not an awrite lock file")
+            }
+            Keep::NotRegular(what) => format!("{what}, not a regular file"),
+            Keep::NotEmpty => "not empty, not an awrite lock file".into(),
+            Keep::Links(n) => format!("{n} hard links, not an awrite lock file"),
+            Keep::OtherFs => "on another file system".into(),
+            Keep::Changed => "replaced or modified since it was examined".into(),
+        }
+    }
+}
+
+/// Is `st` something housekeep may delete as `kind`? Only regular files
+/// are ever deleted, and a lock file must also look like one awrite makes:
+/// empty (awrite never writes to a lock file) with a single link.
+fn deletable(kind: Kind, st: &libc::stat) -> std::result::Result<(), Keep> {
+    if !is_reg(st) {
+        return Err(Keep::NotRegular(match st.st_mode & libc::S_IFMT {
+            libc::S_IFLNK => "a symbolic link",
+            libc::S_IFDIR => "a directory",
+            libc::S_IFIFO => "a FIFO",
+            libc::S_IFSOCK => "a socket",
+            libc::S_IFCHR | libc::S_IFBLK => "a device",
+            _ => "not a regular file",
+        }));
+    }
+    if kind == Kind::Lock {
+        if st.st_size != 0 {
+            return Err(Keep::NotEmpty);
+        }
+        if st.st_nlink != 1 {
+            return Err(Keep::Links(st.st_nlink));
+        }
+    }
+    Ok(())
+}
+
+/// What identifies the file that was examined. The mtime is part of it:
+/// the age test was decided on it, and it tells a new file that happens to
+/// get a freed inode number from the one we looked at.
+fn ident(st: &libc::stat) -> (u64, u64, (i64, i64)) {
+    (st.st_dev, st.st_ino, mtime(st))
+}
+
 enum Outcome {
     Deleted,
     Held,
-    /// Gone, replaced or no longer a regular file: left alone, silently.
-    Changed,
+    /// Gone before we got to it: nothing to do, nothing to say.
+    Gone,
+    Kept(Keep),
     Failed(&'static str, io::Error),
 }
 
-/// The lock protocol: open without following, try-lock, check that the
-/// name still names the locked inode, unlink while holding.
-fn locked_unlink(dirfd: RawFd, name: &OsStr, seen: (u64, u64), dry_run: bool) -> Outcome {
+/// The lock protocol for lock and temp files: open without following,
+/// try-lock, then check the locked descriptor and the name, and unlink
+/// while holding.
+fn locked_unlink(
+    dirfd: RawFd,
+    name: &OsStr,
+    kind: Kind,
+    seen: &libc::stat,
+    dry_run: bool,
+) -> Outcome {
     // O_NONBLOCK: a name swapped for a FIFO must not hang us.
     let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let fd = match openat(dirfd, name, flags) {
         Ok(fd) => fd,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
-            return Outcome::Changed
-        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Outcome::Gone,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Outcome::Kept(Keep::Changed),
         Err(e) => return Outcome::Failed("cannot open", e),
     };
     match fstat(fd.as_raw_fd()) {
-        Ok(st) if is_reg(&st) && id(&st) == seen => {}
-        Ok(_) => return Outcome::Changed,
+        Ok(st) if ident(&st) == ident(seen) => {}
+        Ok(_) => return Outcome::Kept(Keep::Changed),
         Err(e) => return Outcome::Failed("cannot stat", e),
     }
     loop {
@@ -373,30 +452,54 @@ fn locked_unlink(dirfd: RawFd, name: &OsStr, seen: (u64, u64), dry_run: bool) ->
             _ => return Outcome::Failed("cannot lock", e),
         }
     }
-    // Holding the lock: does the name still lead to this inode?
-    match fstatat(dirfd, name) {
-        Ok(st) if id(&st) == seen => {}
-        _ => return Outcome::Changed,
+    // Holding the lock. The walk's stat is old news: whoever held the file
+    // until now may have written to it or linked it, so the descriptor we
+    // locked is checked again, here, just before the unlink.
+    match fstat(fd.as_raw_fd()) {
+        Ok(st) if ident(&st) != ident(seen) => return Outcome::Kept(Keep::Changed),
+        Ok(st) => {
+            if let Err(k) = deletable(kind, &st) {
+                return Outcome::Kept(k);
+            }
+        }
+        Err(e) => return Outcome::Failed("cannot stat", e),
     }
-    if dry_run {
-        return Outcome::Deleted;
-    }
-    let r = unlinkat(dirfd, name);
+    let r = checked_unlink(dirfd, name, kind, seen, dry_run);
     drop(fd); // releases the flock, after the unlink
-    match r {
-        Ok(()) => Outcome::Deleted,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Changed,
-        Err(e) => Outcome::Failed("cannot delete", e),
-    }
+    r
 }
 
-fn plain_unlink(dirfd: RawFd, name: &OsStr, dry_run: bool) -> Outcome {
+/// Delete `name` only if it still is the file examined (`seen`) and still
+/// deletable as `kind`; with `dry_run`, make the same checks and stop.
+///
+/// Between the fstatat and the unlinkat there is nothing that blocks, but
+/// the window is not zero: a rename landing exactly there would still
+/// lose its name to us. No system call unlinks a name only if it leads to a
+/// given inode, and the contract (section 12) accepts this residue.
+fn checked_unlink(
+    dirfd: RawFd,
+    name: &OsStr,
+    kind: Kind,
+    seen: &libc::stat,
+    dry_run: bool,
+) -> Outcome {
+    let st = match fstatat(dirfd, name) {
+        Ok(st) => st,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Outcome::Gone,
+        Err(e) => return Outcome::Failed("cannot stat", e),
+    };
+    if ident(&st) != ident(seen) {
+        return Outcome::Kept(Keep::Changed);
+    }
+    if let Err(k) = deletable(kind, &st) {
+        return Outcome::Kept(k);
+    }
     if dry_run {
         return Outcome::Deleted;
     }
     match unlinkat(dirfd, name) {
         Ok(()) => Outcome::Deleted,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Changed,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Gone,
         Err(e) => Outcome::Failed("cannot delete", e),
     }
 }
@@ -426,6 +529,9 @@ fn age_of(st: &libc::stat, now: Duration) -> Duration {
 struct Run<'a> {
     o: &'a Options,
     out: &'a mut dyn Write,
+    /// Called with a directory (relative) once its files have been
+    /// examined and before any of them is deleted: a test hook.
+    examined: &'a mut dyn FnMut(&Path),
     now: Duration,
     root_dev: u64,
     sum: Summary,
@@ -445,6 +551,21 @@ impl Run<'_> {
         log::warn(
             &format!("{}: {what}: {}", path.display(), strerror(e)),
             &[("path", json!(path.to_string_lossy()))],
+        );
+    }
+
+    fn kept(&self, path: &Path, kind: Kind, k: Keep) {
+        if !log::enabled(log::Level::Debug) {
+            return;
+        }
+        let reason = k.text(kind);
+        log::debug(
+            &kept_message(path, kind, k),
+            &[
+                ("path", json!(path.to_string_lossy())),
+                ("kind", json!(kind.name())),
+                ("reason", json!(reason)),
+            ],
         );
     }
 
@@ -499,9 +620,16 @@ impl Run<'_> {
                     continue;
                 }
             };
-            // Symlinks, directories, FIFOs... and anything mounted over
-            // a file from another file system are left alone.
-            if !is_reg(&st) || st.st_dev != self.root_dev {
+            // Symlinks, FIFOs..., lock files that are not awrite's and
+            // anything mounted over a file from another file system are
+            // left alone; they are not even opened.
+            let keep = match deletable(kind, &st) {
+                Err(k) => Some(k),
+                Ok(()) if st.st_dev != self.root_dev => Some(Keep::OtherFs),
+                Ok(()) => None,
+            };
+            if let Some(k) = keep {
+                self.kept(&self.shown(rel).join(name), kind, k);
                 continue;
             }
             let age = age_of(&st, self.now);
@@ -512,6 +640,7 @@ impl Run<'_> {
                 age,
             });
         }
+        (self.examined)(rel);
         let kept = self.kept_backups(&cands);
         for (i, c) in cands.iter().enumerate() {
             if kept[i] {
@@ -526,11 +655,16 @@ impl Run<'_> {
                 continue;
             }
             let outcome = match c.kind {
-                Kind::Lock | Kind::Temp => locked_unlink(dirfd, &c.name, id(&c.st), self.o.dry_run),
-                Kind::Backup => plain_unlink(dirfd, &c.name, self.o.dry_run),
+                Kind::Lock | Kind::Temp => {
+                    locked_unlink(dirfd, &c.name, c.kind, &c.st, self.o.dry_run)
+                }
+                Kind::Backup => checked_unlink(dirfd, &c.name, c.kind, &c.st, self.o.dry_run),
             };
             let path = self.shown(rel).join(&c.name);
             match outcome {
+                // Reported only now, after the unlink (or, in a dry run,
+                // after every check the unlink would have been made on), so
+                // no path is printed for a file that stays.
                 Outcome::Deleted => {
                     self.sum.deleted[c.kind.index()] += 1;
                     let action = if self.o.dry_run {
@@ -566,7 +700,8 @@ impl Run<'_> {
                         self.record(&path, c, "skipped: held", holder.map(|h| h.0))?;
                     }
                 }
-                Outcome::Changed => {}
+                Outcome::Gone => {}
+                Outcome::Kept(k) => self.kept(&path, c.kind, k),
                 Outcome::Failed(what, e) => self.warn(&path, what, &e),
             }
         }
@@ -614,12 +749,18 @@ impl Run<'_> {
 /// Problems with single files or directories are warnings counted in the
 /// summary; only an unusable DIR or stdout is an `Err`.
 pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
-    run_with(o, out, || {})
+    run_with(o, out, || {}, &mut |_| {})
 }
 
-/// `run`, with `after_walk` called between the walk and the deletions (so
-/// tests can change the tree under our feet).
-fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Result<Summary> {
+/// `run`, with `after_walk` called between the walk and the examination of
+/// the candidates, and `examined` between a directory's examination and its
+/// deletions (so tests can change the tree under our feet at either point).
+fn run_with(
+    o: &Options,
+    out: &mut dyn Write,
+    after_walk: impl FnOnce(),
+    examined: &mut dyn FnMut(&Path),
+) -> Result<Summary> {
     let shown = o.dir.display().to_string();
     // DIR itself may be a symlink (the user named it, like `find DIR/`);
     // nothing below it is followed.
@@ -643,6 +784,7 @@ fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Resu
     let mut run = Run {
         o,
         out,
+        examined,
         now,
         root_dev,
         sum: Summary::default(),
@@ -679,6 +821,11 @@ fn run_with(o: &Options, out: &mut dyn Write, after_walk: impl FnOnce()) -> Resu
     let sum = run.sum;
     summary(o, &sum);
     Ok(sum)
+}
+
+/// The `-vv` line for a candidate left alone.
+fn kept_message(path: &Path, kind: Kind, k: Keep) -> String {
+    format!("Kept {}: {}", path.display(), k.text(kind))
 }
 
 /// The warning for a directory that was listed but cannot be opened now.
@@ -769,12 +916,17 @@ mod tests {
             std::fs::write(&p, "").unwrap();
         }
         let mut out = Vec::new();
-        let sum = run_with(&opts(root.path()), &mut out, || {
-            std::fs::rename(r("sub"), r("sub.old")).unwrap();
-            std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
-            std::fs::rename(r("x"), r("x.old")).unwrap();
-            std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
-        })
+        let sum = run_with(
+            &opts(root.path()),
+            &mut out,
+            || {
+                std::fs::rename(r("sub"), r("sub.old")).unwrap();
+                std::os::unix::fs::symlink(outside.path(), r("sub")).unwrap();
+                std::fs::rename(r("x"), r("x.old")).unwrap();
+                std::os::unix::fs::symlink(outside.path(), r("x")).unwrap();
+            },
+            &mut |_| {},
+        )
         .unwrap();
         assert!(o("a.lock").exists() && o("y/b.backup").exists());
         assert!(r("sub.old/a.lock").exists() && r("x.old/y/b.backup").exists());
@@ -785,6 +937,83 @@ mod tests {
         );
         assert_eq!(sum.deleted, [1, 0, 0]);
         assert_eq!(sum.errors, 2, "each swapped directory is reported");
+    }
+
+    /// A backup replaced by another inode (renamed over its name) after it
+    /// was examined is neither deleted nor reported, in a dry run too.
+    #[test]
+    fn backup_swapped_after_examination_is_kept() {
+        for dry_run in [true, false] {
+            let root = tempfile::tempdir().unwrap();
+            let r = |p: &str| root.path().join(p);
+            std::fs::write(r("a.backup"), "old").unwrap();
+            std::fs::write(r("b.backup"), "old").unwrap();
+            std::fs::write(r("incoming"), "the newest backup").unwrap();
+            let mut out = Vec::new();
+            let o = Options {
+                dry_run,
+                ..opts(root.path())
+            };
+            let sum = run_with(&o, &mut out, || {}, &mut |_| {
+                std::fs::rename(r("incoming"), r("a.backup")).unwrap();
+            })
+            .unwrap();
+            assert_eq!(
+                std::fs::read_to_string(r("a.backup")).unwrap(),
+                "the newest backup",
+                "dry run: {dry_run}"
+            );
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{}\n", r("b.backup").display()),
+                "dry run: {dry_run}"
+            );
+            assert_eq!(sum.deleted, [0, 1, 0]);
+            assert_eq!(r("b.backup").exists(), dry_run);
+        }
+    }
+
+    /// A lock file that gains content (mtime put back, so only its size
+    /// tells) or a second link after it was examined is kept: the check is
+    /// made again on the locked descriptor just before the unlink.
+    #[test]
+    fn lock_file_changed_after_examination_is_kept() {
+        for dry_run in [true, false] {
+            let root = tempfile::tempdir().unwrap();
+            let r = |p: &str| root.path().join(p);
+            for f in ["a.lock", "b.lock", "c.lock"] {
+                std::fs::write(r(f), "").unwrap();
+            }
+            let mut out = Vec::new();
+            let o = Options {
+                dry_run,
+                ..opts(root.path())
+            };
+            let sum = run_with(&o, &mut out, || {}, &mut |_| {
+                let f = std::fs::File::options()
+                    .append(true)
+                    .open(r("a.lock"))
+                    .unwrap();
+                let mtime = f.metadata().unwrap().modified().unwrap();
+                (&f).write_all(b"someone's data").unwrap();
+                f.set_modified(mtime).unwrap();
+                std::fs::hard_link(r("b.lock"), r("b.saved")).unwrap();
+            })
+            .unwrap();
+            assert_eq!(
+                std::fs::read_to_string(r("a.lock")).unwrap(),
+                "someone's data",
+                "dry run: {dry_run}"
+            );
+            assert!(r("b.lock").exists(), "dry run: {dry_run}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{}\n", r("c.lock").display()),
+                "dry run: {dry_run}"
+            );
+            assert_eq!(sum.deleted, [1, 0, 0]);
+            assert_eq!(r("c.lock").exists(), dry_run);
+        }
     }
 
     #[test]
@@ -798,6 +1027,36 @@ mod tests {
             omit_expression => true,
         }, {
             insta::assert_snapshot!("housekeep_dir_failure", text);
+        });
+    }
+
+    #[test]
+    fn kept_messages() {
+        let text = [
+            (Kind::Lock, Keep::NotEmpty),
+            (Kind::Lock, Keep::Links(3)),
+            (Kind::Lock, Keep::NotRegular("a FIFO")),
+            (Kind::Lock, Keep::Changed),
+            (Kind::Backup, Keep::NotRegular("a symbolic link")),
+            (Kind::Backup, Keep::OtherFs),
+            (Kind::Backup, Keep::Changed),
+            (Kind::Temp, Keep::Changed),
+        ]
+        .map(|(kind, k)| {
+            let name = match kind {
+                Kind::Lock => "./x.lock",
+                Kind::Backup => "./x.backup",
+                Kind::Temp => "./.x.abcd1234.awrite-tmp",
+            };
+            kept_message(Path::new(name), kind, k)
+        })
+        .join("\n");
+        insta::with_settings!({
+            snapshot_path => "../snapshots",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("housekeep_kept_messages", text);
         });
     }
 

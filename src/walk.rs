@@ -16,8 +16,9 @@ use jwalk::WalkDir;
 /// What the walk found below the root, paths relative to it (`""` = root).
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// Directory -> names of the regular files in it that `keep` accepted,
-    /// sorted. Directories are ordered component by component, so `a`'s
+    /// Directory -> names of the entries in it, other than directories,
+    /// that `keep` accepted, sorted. Symlinks, FIFOs... are listed too, so
+    /// the caller can say why it leaves them alone. Directories are ordered component by component, so `a`'s
     /// files come before `a/b`'s and `a/b`'s before `b`'s.
     pub dirs: BTreeMap<PathBuf, Vec<OsString>>,
     /// Directories (or entries) that could not be read, in walk order.
@@ -54,14 +55,14 @@ where
                     }
                     return true;
                 }
-                e.file_type.is_file() && keep(&e.file_name)
+                keep(&e.file_name)
             });
         });
     let mut out = Listing::default();
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
     for item in walk {
         match item {
-            Ok(e) if e.depth > 0 && e.file_type.is_file() => {
+            Ok(e) if e.depth > 0 && !e.file_type.is_dir() => {
                 out.dirs
                     .entry(rel(e.parent_path()))
                     .or_default()
