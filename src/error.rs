@@ -177,11 +177,20 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The C library's text for an error, without Rust's ` (os error N)`.
+/// The C library's text for an error (what `cp` or `sed` would print),
+/// without Rust's ` (os error N)`. Not nix's `Errno::desc()`: its table is
+/// its own (`I/O error`, `Cross-device link`), not glibc's (`Input/output
+/// error`, `Invalid cross-device link`). std formats OS errors with the C
+/// library's strerror_r, so its text minus the suffix is exactly libc's,
+/// with no unsafe code here.
 pub fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
     match err.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => err.to_string(),
+        Some(n) => match text.strip_suffix(&format!(" (os error {n})")) {
+            Some(t) => t.to_string(),
+            None => text,
+        },
+        None => text,
     }
 }
 
@@ -213,6 +222,36 @@ mod tests {
     fn strips_os_error_suffix() {
         let e = Error::io("x", io::Error::from_raw_os_error(2));
         assert_eq!(e.to_string(), "Error: x: No such file or directory");
+    }
+
+    /// glibc's texts, where nix's table differs (CONTRACT section 8: the
+    /// C library's message, as other tools print it).
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn strerror_is_glibcs() {
+        use nix::errno::Errno;
+        let text = |e: Errno| strerror(&io::Error::from_raw_os_error(e as i32));
+        assert_eq!(text(Errno::EIO), "Input/output error");
+        assert_eq!(text(Errno::EXDEV), "Invalid cross-device link");
+        assert_eq!(text(Errno::ENOLCK), "No locks available");
+        assert_eq!(text(Errno::EPIPE), "Broken pipe");
+    }
+
+    /// Wherever we run: the C library's text, never Rust's suffix.
+    #[test]
+    fn strerror_has_no_suffix() {
+        use nix::errno::Errno;
+        for n in [
+            Errno::EIO as i32,
+            Errno::ENOSPC as i32,
+            Errno::EPIPE as i32,
+            4095,
+        ] {
+            let t = strerror(&io::Error::from_raw_os_error(n));
+            assert!(!t.is_empty() && !t.contains("os error"), "{n}: {t}");
+        }
+        let custom = io::Error::other("custom");
+        assert_eq!(strerror(&custom), "custom");
     }
 
     #[test]
