@@ -39,6 +39,12 @@ pub enum Error {
     },
     /// SIGINT/SIGTERM/SIGHUP.
     Interrupted,
+    /// A write to (or flush of) stdout failed: `Error: stdout: {detail}`.
+    /// Its own variant because stdout is no target: JSON gets no `target`.
+    Stdout {
+        detail: String,
+        hint: Option<String>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,8 +75,20 @@ impl Error {
         }
     }
 
+    /// A failed write to stdout (CONTRACT section 12), EPIPE included.
+    pub fn stdout(err: &io::Error) -> Self {
+        Error::Stdout {
+            detail: strerror(err),
+            hint: None,
+        }
+    }
+
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
+            Error::Stdout { detail, .. } => Error::Stdout {
+                detail,
+                hint: Some(hint.into()),
+            },
             Error::Other {
                 context,
                 detail,
@@ -118,7 +136,17 @@ impl Error {
             Error::Io { path, .. } => Some(path),
             Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
+            Error::Stdout { .. } => Some("stdout"),
             _ => None,
+        }
+    }
+
+    /// The file the error is about, for JSON's `target`: the context,
+    /// except that stdout is a stream, not a target.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Error::Stdout { .. } => None,
+            _ => self.context(),
         }
     }
 
@@ -133,7 +161,7 @@ impl Error {
             Error::Locked { .. } => "File locked by another process".into(),
             Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
             Error::NoInput => "No input provided".into(),
-            Error::Other { detail, .. } => detail.clone(),
+            Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
         }
     }
@@ -149,7 +177,7 @@ impl Error {
     /// A remedy, where one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Other { hint, .. } => hint.clone(),
+            Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
                 "The input was empty; use --allow-empty to write an empty file on purpose".into(),
@@ -252,6 +280,21 @@ mod tests {
         }
         let custom = io::Error::other("custom");
         assert_eq!(strerror(&custom), "custom");
+    }
+
+    #[test]
+    fn stdout_error_has_no_target() {
+        let e = Error::stdout(&io::Error::from_raw_os_error(
+            nix::errno::Errno::ENOSPC as i32,
+        ));
+        assert_eq!(e.to_string(), "Error: stdout: No space left on device");
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.target(), None);
+        let e = e.with_hint("h");
+        assert_eq!(
+            e.to_string(),
+            "Error: stdout: No space left on device\nHint: h"
+        );
     }
 
     #[test]
