@@ -107,7 +107,7 @@ struct Args {
     #[argh(switch)]
     no_follow: bool,
 
-    /// skip both fsyncs (still atomic, not durable across power loss)
+    /// no fsync: atomic, but power loss may leave FILE empty or old
     #[argh(switch)]
     no_fsync: bool,
 

@@ -1,11 +1,9 @@
 //! awrite-backup: make a backup now, list backups, restore one.
 
-use std::io::Write;
-
 use argh::FromArgs;
 use awrite_lib::args::{wait_strategy, Spec};
 use awrite_lib::error::{exit, Error};
-use awrite_lib::{backup, commit, lock, log};
+use awrite_lib::{backup, commit, lock, log, out};
 
 use crate::common;
 
@@ -174,14 +172,13 @@ fn plan(a: Args) -> Result<Plan, String> {
     })
 }
 
-/// One line of data on stdout: the path, or a JSON object with `--json`.
-fn print(json: bool, entry: &backup::Entry) {
-    let line = if json {
-        entry.json().to_string()
+/// One line of data for stdout: the path, or a JSON object with `--json`.
+fn line(json: bool, entry: &backup::Entry) -> String {
+    if json {
+        format!("{}\n", entry.json())
     } else {
-        entry.path.display().to_string()
-    };
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+        format!("{}\n", entry.path.display())
+    }
 }
 
 fn one(p: &Plan, file: &str) -> Result<(), Error> {
@@ -196,12 +193,22 @@ fn one(p: &Plan, file: &str) -> Result<(), Error> {
             let made = backup::make(&target, &p.naming, &lock_path, &p.lock)?;
             let meta = std::fs::symlink_metadata(&made.path)
                 .map_err(|e| Error::io(made.path.display(), e))?;
-            print(p.json, &backup::Entry::new(made.path, meta));
+            let shown = made.path.display().to_string();
+            out::print(line(p.json, &backup::Entry::new(made.path, meta))).map_err(|e| {
+                e.with_hint(format!(
+                    "The backup {shown} was made, but its path could not be printed"
+                ))
+            })?;
         }
         Action::List => {
-            for e in backup::list(&target, &p.naming)? {
-                print(p.json, &e);
-            }
+            // The whole list in one write(2): `--list f | head -1` then
+            // reads it all at once before it exits, so (for a list that
+            // fits in the pipe) it never makes a broken pipe.
+            let all: String = backup::list(&target, &p.naming)?
+                .iter()
+                .map(|e| line(p.json, e))
+                .collect();
+            out::print(all)?;
         }
         Action::Restore(from) => {
             let from = from.as_ref().map(std::path::Path::new);
@@ -228,6 +235,11 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
             let c = common::fail(&e);
             if code == exit::OK {
                 code = c;
+            }
+            // Except when stdout fails: every further backup would go
+            // unreported (and replace an older plain backup unseen).
+            if let Error::Stdout { .. } = e {
+                break;
             }
         }
     }

@@ -6,34 +6,48 @@ use std::io::Write;
 use argh::FromArgs;
 use awrite_lib::args::{self, Spec};
 use awrite_lib::error::{exit, Error};
-use awrite_lib::log;
+use awrite_lib::{log, out};
 
 /// Parse `args` for `applet`; `Err(code)` means: exit now with `code`
-/// (help and version print to stdout and give 0).
+/// (help and version print to stdout and give 0; 1 if stdout fails: a
+/// `--help > file` on a full disk must not look like success).
 pub fn parse<T: FromArgs>(applet: &str, args: &[String], spec: &Spec) -> Result<T, i32> {
     if args::has_flag(args, &["-V", "--version"]) {
-        let _ = writeln!(std::io::stdout(), "{applet} {}", env!("CARGO_PKG_VERSION"));
-        return Err(exit::OK);
+        let version = format!("{applet} {}\n", env!("CARGO_PKG_VERSION"));
+        return Err(print_early(args, &version));
     }
     let norm = args::normalise(args, spec);
     let words: Vec<&str> = norm.iter().map(String::as_str).collect();
     match T::from_args(&[applet], &words) {
         Ok(t) => Ok(t),
         Err(early) => match early.status {
-            Ok(()) => {
-                let _ = write!(std::io::stdout(), "{}", early.output);
-                Err(exit::OK)
-            }
+            Ok(()) => Err(print_early(args, &early.output)),
             Err(()) => Err(usage(applet, args, early.output.trim())),
         },
     }
 }
 
-/// Report a usage error (JSON when `--json` was asked for); returns 1.
-pub fn usage(applet: &str, args: &[String], msg: &str) -> i32 {
+/// Print help or version before the logger is set up; the exit code.
+fn print_early(args: &[String], text: &str) -> i32 {
+    match out::print(text) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            early_log(args);
+            fail(&e)
+        }
+    }
+}
+
+/// Before argument parsing is done, `--json` still makes messages JSON.
+fn early_log(args: &[String]) {
     if args::has_flag(args, &["--json"]) {
         log::init(log::Log::new(0, false, true));
     }
+}
+
+/// Report a usage error (JSON when `--json` was asked for); returns 1.
+pub fn usage(applet: &str, args: &[String], msg: &str) -> i32 {
+    early_log(args);
     log::usage(applet, msg);
     exit::FAILURE
 }

@@ -1,13 +1,11 @@
 //! awrite-housekeep: remove orphaned lock files, old backups and leftover
 //! temp files, safely (see src/housekeep.rs for the protocol).
 
-use std::io::Write;
-
 use argh::FromArgs;
 use awrite_lib::args::Spec;
 use awrite_lib::error::exit;
 use awrite_lib::housekeep::{self, check_suffix, parse_age};
-use awrite_lib::log;
+use awrite_lib::{log, out};
 
 use crate::common;
 
@@ -143,11 +141,15 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Err(msg) => return common::usage(applet, args, &msg),
     };
     // Line by line: a reader that goes away (`| head`) stops the run at
-    // once, so no deletion goes unreported.
+    // once, so no deletion goes unreported. run() checks every write and
+    // its final flush (`Error: stdout: ...`, src/out.rs); flushing again
+    // here is checked too, so nothing buffered can fail unseen.
     let stdout = std::io::stdout();
-    let mut out = std::io::LineWriter::new(stdout.lock());
-    let result = housekeep::run(&opts, &mut out);
-    let _ = out.flush();
+    let mut lines = std::io::LineWriter::new(stdout.lock());
+    let result = housekeep::run(&opts, &mut lines).and_then(|sum| {
+        out::flush(&mut lines)?;
+        Ok(sum)
+    });
     match result {
         Ok(sum) if sum.errors > 0 => exit::FAILURE,
         Ok(_) => exit::OK,

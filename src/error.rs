@@ -39,6 +39,12 @@ pub enum Error {
     },
     /// SIGINT/SIGTERM/SIGHUP.
     Interrupted,
+    /// A write to (or flush of) stdout failed: `Error: stdout: {detail}`.
+    /// Its own variant because stdout is no target: JSON gets no `target`.
+    Stdout {
+        detail: String,
+        hint: Option<String>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,8 +75,20 @@ impl Error {
         }
     }
 
+    /// A failed write to stdout (CONTRACT section 12), EPIPE included.
+    pub fn stdout(err: &io::Error) -> Self {
+        Error::Stdout {
+            detail: strerror(err),
+            hint: None,
+        }
+    }
+
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
+            Error::Stdout { detail, .. } => Error::Stdout {
+                detail,
+                hint: Some(hint.into()),
+            },
             Error::Other {
                 context,
                 detail,
@@ -118,7 +136,17 @@ impl Error {
             Error::Io { path, .. } => Some(path),
             Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
+            Error::Stdout { .. } => Some("stdout"),
             _ => None,
+        }
+    }
+
+    /// The file the error is about, for JSON's `target`: the context,
+    /// except that stdout is a stream, not a target.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Error::Stdout { .. } => None,
+            _ => self.context(),
         }
     }
 
@@ -133,7 +161,7 @@ impl Error {
             Error::Locked { .. } => "File locked by another process".into(),
             Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
             Error::NoInput => "No input provided".into(),
-            Error::Other { detail, .. } => detail.clone(),
+            Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
         }
     }
@@ -149,7 +177,7 @@ impl Error {
     /// A remedy, where one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Other { hint, .. } => hint.clone(),
+            Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
                 "The input was empty; use --allow-empty to write an empty file on purpose".into(),
@@ -177,11 +205,20 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The C library's text for an error, without Rust's ` (os error N)`.
+/// The C library's text for an error (what `cp` or `sed` would print),
+/// without Rust's ` (os error N)`. Not nix's `Errno::desc()`: its table is
+/// its own (`I/O error`, `Cross-device link`), not glibc's (`Input/output
+/// error`, `Invalid cross-device link`). std formats OS errors with the C
+/// library's strerror_r, so its text minus the suffix is exactly libc's,
+/// with no unsafe code here.
 pub fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
     match err.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => err.to_string(),
+        Some(n) => match text.strip_suffix(&format!(" (os error {n})")) {
+            Some(t) => t.to_string(),
+            None => text,
+        },
+        None => text,
     }
 }
 
@@ -213,6 +250,51 @@ mod tests {
     fn strips_os_error_suffix() {
         let e = Error::io("x", io::Error::from_raw_os_error(2));
         assert_eq!(e.to_string(), "Error: x: No such file or directory");
+    }
+
+    /// glibc's texts, where nix's table differs (CONTRACT section 8: the
+    /// C library's message, as other tools print it).
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn strerror_is_glibcs() {
+        use nix::errno::Errno;
+        let text = |e: Errno| strerror(&io::Error::from_raw_os_error(e as i32));
+        assert_eq!(text(Errno::EIO), "Input/output error");
+        assert_eq!(text(Errno::EXDEV), "Invalid cross-device link");
+        assert_eq!(text(Errno::ENOLCK), "No locks available");
+        assert_eq!(text(Errno::EPIPE), "Broken pipe");
+    }
+
+    /// Wherever we run: the C library's text, never Rust's suffix.
+    #[test]
+    fn strerror_has_no_suffix() {
+        use nix::errno::Errno;
+        for n in [
+            Errno::EIO as i32,
+            Errno::ENOSPC as i32,
+            Errno::EPIPE as i32,
+            4095,
+        ] {
+            let t = strerror(&io::Error::from_raw_os_error(n));
+            assert!(!t.is_empty() && !t.contains("os error"), "{n}: {t}");
+        }
+        let custom = io::Error::other("custom");
+        assert_eq!(strerror(&custom), "custom");
+    }
+
+    #[test]
+    fn stdout_error_has_no_target() {
+        let e = Error::stdout(&io::Error::from_raw_os_error(
+            nix::errno::Errno::ENOSPC as i32,
+        ));
+        assert_eq!(e.to_string(), "Error: stdout: No space left on device");
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.target(), None);
+        let e = e.with_hint("h");
+        assert_eq!(
+            e.to_string(),
+            "Error: stdout: No space left on device\nHint: h"
+        );
     }
 
     #[test]

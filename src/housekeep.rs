@@ -840,8 +840,9 @@ fn dir_failure(p: &Path, e: &io::Error) -> String {
     }
 }
 
+/// `Error: stdout: {strerror}`, worded as every applet words it.
 fn stdout_error(e: &io::Error) -> Error {
-    Error::other("stdout", format!("write error: {}", strerror(e)))
+    Error::stdout(e)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -4,8 +4,8 @@
 //! `lock` (flock protocol), `commit` (temp file, fsync, rename), `write`
 //! (the awrite operation), `backup` (naming, link-or-copy backups), `exec`
 //! (awrite-lock's child), `housekeep` + `walk` (debris cleaning),
-//! `signals` (cleanup on SIGINT/TERM/HUP), `log` (text or JSON on stderr)
-//! and `error` (the one error type).
+//! `signals` (cleanup on SIGINT/TERM/HUP), `log` (text or JSON on stderr),
+//! `out` (stdout, every write checked) and `error` (the one error type).
 
 pub mod args;
 pub mod backup;
@@ -15,6 +15,7 @@ pub mod exec;
 pub mod housekeep;
 pub mod lock;
 pub mod log;
+pub mod out;
 pub mod signals;
 pub mod walk;
 pub mod write;

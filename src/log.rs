@@ -152,7 +152,7 @@ pub fn error(e: &Error, extra: Fields) {
             return emit_json("error", "Interrupted", &f);
         }
         let mut f: Vec<(&str, Value)> = Vec::new();
-        if let Some(c) = e.context() {
+        if let Some(c) = e.target() {
             f.push(("target", Value::from(c)));
         }
         if let Some(h) = e.hint() {

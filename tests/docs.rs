@@ -135,4 +135,26 @@ fn readme_examples_run() {
         stdout.contains("exit 1\n") && stdout.contains("exit 2\n"),
         "{stdout}"
     );
+    // The Backups walkthrough shows what really happens: each `cat` prints
+    // the version its comment names (after the quick start's v2), ...
+    let lines: Vec<&str> = stdout.lines().collect();
+    let versions: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.len() == 2 && l.starts_with('v'))
+        .collect();
+    assert_eq!(versions, ["v2", "v3", "v5", "v3"], "{stdout}");
+    assert_eq!(read("app.conf"), "v3\n");
+    // ... `awrite-backup --backup-timestamp` printed its path, and
+    // `--list` put that backup (v5) first, then v4's, then the plain one.
+    let i = lines
+        .iter()
+        .position(|l| *l == "app.conf.backup")
+        .unwrap_or_else(|| panic!("no --list output:\n{stdout}"));
+    assert!(i >= 3, "{stdout}");
+    let (made, list) = (lines[i - 3], &lines[i - 2..=i]);
+    assert_eq!(list[0], made, "{stdout}");
+    assert_eq!(read(made), "v5\n");
+    assert_eq!(read(list[1]), "v4\n");
+    assert_eq!(read(list[2]), "v3\n");
 }

@@ -11,3 +11,4 @@ mod backup;
 mod docs;
 mod housekeep;
 mod lock;
+mod stdout;
