@@ -11,7 +11,8 @@ use crate::common;
 
 #[derive(FromArgs)]
 #[argh(
-    description = "Remove orphaned lock files (*.lock nobody holds), old backups and leftover \
+    description = "Remove orphaned awrite lock files (empty, single-link *.lock files nobody \
+holds; Cargo.lock and other files with content are never touched), old backups and leftover \
 awrite temp files in DIR (default: the current directory). Affected paths are printed on \
 stdout, one per line. Symlinks are never followed, other file systems never entered, and a \
 lock or temp file held by a live process is never deleted.",
@@ -29,7 +30,7 @@ struct Args {
     #[argh(positional, arg_name = "DIR")]
     dir: Option<String>,
 
-    /// delete *.lock files that no live process holds
+    /// delete awrite lock files (empty, single-link *.lock) nobody holds
     #[argh(switch)]
     clean_locks: bool,
 

@@ -292,7 +292,7 @@ impl TempFile {
                                 "cannot preserve owner {}:{}: {}",
                                 m.uid(),
                                 m.gid(),
-                                e.desc()
+                                crate::error::strerror(&crate::error::nix_io(e))
                             ),
                         )
                         .with_hint("Run as root, or use --try-preserve-owner to ignore this"))
