@@ -23,12 +23,13 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::libc;
 use serde_json::{json, Value};
 
 use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
+use crate::sys::{self, Errno};
 use crate::{lock, log, signals};
+use nix::sys::stat::Mode;
 
 pub const DEFAULT_SUFFIX: &str = ".backup";
 
@@ -283,12 +284,13 @@ struct LinkTemp {
 fn marker(path: &Path) -> Option<File> {
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK)
         .open(path)
         .ok()?;
     // SAFETY: flock on our own descriptor.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    (r == 0).then_some(f)
+    sys::flock(f.as_raw_fd(), sys::LockOp::Shared, false)
+        .ok()
+        .map(|()| f)
 }
 
 impl Drop for LinkTemp {
@@ -306,37 +308,19 @@ impl Drop for LinkTemp {
 /// without hard links (EPERM, EOPNOTSUPP), too many links (EMLINK).
 fn link_impossible(e: &io::Error) -> bool {
     matches!(
-        e.raw_os_error(),
-        Some(libc::EXDEV) | Some(libc::EPERM) | Some(libc::EMLINK) | Some(libc::EOPNOTSUPP)
+        sys::errno(e),
+        Some(Errno::EXDEV | Errno::EPERM | Errno::EMLINK | Errno::EOPNOTSUPP)
     )
 }
 
-/// Create `name` (a candidate backup name) as a new link to `src`,
-/// failing with EEXIST rather than replacing anything. Where the file
-/// system has no hard links, renameat2(RENAME_NOREPLACE) gives the same
-/// guarantee (`src` is then our own temp file, which it consumes).
+/// Put `src` at `dest` without ever replacing an existing file (EEXIST
+/// instead). A temp file of ours is moved there (rename without replace,
+/// whose own fallback is link + unlink); anything else gets a new link.
 fn link_noreplace(src: &Path, dest: &Path, src_is_temp: bool) -> io::Result<()> {
-    match std::fs::hard_link(src, dest) {
-        Err(e) if src_is_temp && link_impossible(&e) && e.raw_os_error() != Some(libc::EXDEV) => {
-            let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap_or_default();
-            let (s, d) = (c(src), c(dest));
-            // SAFETY: two valid NUL-terminated paths, relative to the cwd.
-            let r = unsafe {
-                libc::renameat2(
-                    libc::AT_FDCWD,
-                    s.as_ptr(),
-                    libc::AT_FDCWD,
-                    d.as_ptr(),
-                    libc::RENAME_NOREPLACE,
-                )
-            };
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        }
-        r => r,
+    if src_is_temp {
+        sys::rename_noreplace(src, dest)
+    } else {
+        std::fs::hard_link(src, dest)
     }
 }
 
@@ -450,7 +434,7 @@ fn by_link(
 fn open_source(path: &Path, shown: &str) -> Result<(File, Metadata)> {
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io_op(shown, "cannot read file to back up", e))?;
     let m = f.metadata().map_err(|e| Error::io(shown, e))?;
@@ -461,9 +445,7 @@ fn open_source(path: &Path, shown: &str) -> Result<(File, Metadata)> {
 /// else copy_file_range/read-write (std's io::copy). Either way the copy
 /// is independent of later in-place changes to `src`.
 fn clone_or_copy(src: &File, dst: &mut File) -> io::Result<Method> {
-    // SAFETY: ioctl(FICLONE) with two descriptors we own.
-    let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
-    if r == 0 {
+    if sys::clone_into(src, dst).is_ok() {
         return Ok(Method::Reflink);
     }
     let mut s = src;
@@ -481,10 +463,10 @@ fn copy_mode(opts_mode: Option<u32>, src: &Metadata, copy: &Metadata) -> u32 {
     }
     let mut m = src.mode() & 0o7777;
     if copy.uid() != src.uid() {
-        m &= !libc::S_ISUID;
+        m &= !(Mode::S_ISUID.bits() as u32);
     }
     if copy.gid() != src.gid() {
-        m &= !libc::S_ISGID;
+        m &= !(Mode::S_ISGID.bits() as u32);
     }
     m
 }
@@ -526,21 +508,14 @@ fn copy_temp(
 /// Keep the source's access and modification times, so a copied backup
 /// looks like a linked one (its mtime is when its content was written).
 fn keep_times(file: &File, src: &Metadata) -> io::Result<()> {
-    let ts = [
-        libc::timespec {
-            tv_sec: src.atime() as libc::time_t,
-            tv_nsec: src.atime_nsec() as _,
-        },
-        libc::timespec {
-            tv_sec: src.mtime() as libc::time_t,
-            tv_nsec: src.mtime_nsec() as _,
-        },
-    ];
-    // SAFETY: futimens on our descriptor with two valid timespecs.
-    if unsafe { libc::futimens(file.as_raw_fd(), ts.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    use nix::sys::time::TimeSpec;
+    let ts = |s: i64, ns: i64| TimeSpec::new(s as _, ns as _);
+    nix::sys::stat::futimens(
+        file,
+        &ts(src.atime(), src.atime_nsec()),
+        &ts(src.mtime(), src.mtime_nsec()),
+    )
+    .map_err(crate::error::nix_io)
 }
 
 /// Back up the current `target` as an independent copy: temp file in the

@@ -20,10 +20,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::libc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::sys::{self, Errno};
 use crate::{log, signals};
 
 /// Every awrite temp file is named `.{name}.{random}{TEMP_SUFFIX}`, so
@@ -110,7 +110,7 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
     }
     let meta = match std::fs::symlink_metadata(&real) {
         Ok(m) if m.file_type().is_symlink() && follow => {
-            return Err(Error::io(&shown, io::Error::from_raw_os_error(libc::ELOOP)))
+            return Err(Error::io(&shown, sys::error(Errno::ELOOP)))
         }
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -118,10 +118,7 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
     };
     if let Some(m) = &meta {
         if m.is_dir() {
-            return Err(Error::io(
-                &shown,
-                io::Error::from_raw_os_error(libc::EISDIR),
-            ));
+            return Err(Error::io(&shown, sys::error(Errno::EISDIR)));
         }
         if !m.file_type().is_file() && !m.file_type().is_symlink() {
             return Err(Error::other(
@@ -221,7 +218,7 @@ impl TempFile {
             let dir = target.dir.display();
             Error::io_op(&shown, format!("cannot create temporary file in {dir}"), e)
         };
-        let (file, path) = match anonymous(&target.dir) {
+        let (file, path) = match sys::unnamed_temp(&target.dir) {
             Ok(Some(f)) => (f, None),
             Ok(None) => loop {
                 let path = target.dir.join(temp_name(&target.name));
@@ -231,7 +228,7 @@ impl TempFile {
                     .read(true)
                     .create_new(true)
                     .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC)
                     .open(&path)
                 {
                     Ok(f) => {
@@ -256,8 +253,7 @@ impl TempFile {
         };
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris.
-        // SAFETY: flock on our own descriptor.
-        unsafe { libc::flock(tmp.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let _ = sys::flock(tmp.file.as_raw_fd(), sys::LockOp::Exclusive, false);
         log::debug(
             &format!("Created temp file {}", tmp.describe()),
             &[("temp_file", json!(tmp.describe()))],
@@ -327,30 +323,17 @@ impl TempFile {
     /// for removal on signals and on drop.
     pub fn name(&mut self, target: &Target) -> Result<&Path> {
         if self.path.is_none() {
-            let proc_fd = format!("/proc/self/fd/{}\0", self.file.as_raw_fd());
             let path = loop {
                 let path = self.dir.join(temp_name(&self.base));
-                let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-                    .map_err(|_| Error::other(target.display(), "path contains a NUL byte"))?;
                 let mut reg = signals::registry();
-                // SAFETY: two NUL-terminated paths; linkat does not keep them.
-                let r = unsafe {
-                    libc::linkat(
-                        libc::AT_FDCWD,
-                        proc_fd.as_ptr().cast(),
-                        libc::AT_FDCWD,
-                        c_path.as_ptr(),
-                        libc::AT_SYMLINK_FOLLOW,
-                    )
-                };
-                if r == 0 {
+                let r = sys::name_unnamed(&self.file, &path);
+                let Err(e) = r else {
                     reg.add_temp(signals::Owned {
                         path: path.clone(),
                         id: self.id,
                     });
                     break path;
-                }
-                let e = io::Error::last_os_error();
+                };
                 if e.kind() != io::ErrorKind::AlreadyExists {
                     let dir = self.dir.display();
                     return Err(Error::io_op(
@@ -401,9 +384,7 @@ impl TempFile {
     }
 
     pub fn sync(&self, target: &Target) -> Result<()> {
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io_op(target.display(), "fsync", e))
+        sys::sync(&self.file).map_err(|e| Error::io_op(target.display(), "fsync", e))
     }
 
     /// Rename over the target, then fsync the directory (if `durable`).
@@ -461,60 +442,17 @@ impl Drop for TempFile {
     }
 }
 
-/// An unnamed temp file in `dir` (O_TMPFILE), or `None` where the file
-/// system or kernel does not support it or /proc is not there to name it
-/// later; real errors (EACCES, EROFS, ENOSPC...) are errors.
-fn anonymous(dir: &Path) -> io::Result<Option<File>> {
-    if !Path::new("/proc/self/fd").exists() {
-        return Ok(None);
-    }
-    let r = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-        .open(dir);
-    match r {
-        Ok(f) => Ok(Some(f)),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// fsync a directory, so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     let d = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .custom_flags(sys::O_DIRECTORY | sys::O_CLOEXEC)
         .open(dir)?;
-    match d.sync_all() {
+    match sys::sync(&d) {
         // Some file systems cannot fsync a directory; nothing more to do.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        Err(e) if sys::errno(&e) == Some(Errno::EINVAL) => Ok(()),
         r => r,
     }
-}
-
-/// The process umask, read without changing it (no race with threads).
-pub fn umask() -> u32 {
-    if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
-        for line in s.lines() {
-            if let Some(v) = line.strip_prefix("Umask:") {
-                if let Ok(m) = u32::from_str_radix(v.trim(), 8) {
-                    return m;
-                }
-            }
-        }
-    }
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    nix::sys::stat::umask(old);
-    old.bits()
 }
 
 #[cfg(test)]

@@ -18,14 +18,14 @@
 //! lock file is kept whenever the command inherited the lock.
 
 use std::io;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::libc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::sys::{self, Errno};
 use crate::{commit, lock, log, signals};
 
 /// Exit status when the command cannot be executed (found, but exec fails).
@@ -60,19 +60,6 @@ pub struct Outcome {
     /// Are processes the command started still running? `None`: we could
     /// not watch them (not asked, or no subreaper on this system).
     pub descendants_left: Option<bool>,
-}
-
-/// Make orphaned descendants our children (Linux's child subreaper).
-/// `false` where the system cannot.
-fn become_subreaper() -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        nix::sys::prctl::set_child_subreaper(true).is_ok()
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        false
-    }
 }
 
 /// After the command was reaped: reap orphans that have exited, and tell
@@ -129,7 +116,7 @@ pub fn display(argv: &[String]) -> String {
 
 /// The error for a command that could not be started, with 126 or 127.
 fn exec_error(prog: &str, e: io::Error) -> Error {
-    let not_found = matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR));
+    let not_found = matches!(sys::errno(&e), Some(Errno::ENOENT | Errno::ENOTDIR));
     if not_found && !prog.contains('/') {
         return Error::other(prog, "command not found")
             .with_hint("Check the name and PATH; for shell syntax use -c 'COMMAND'")
@@ -140,8 +127,8 @@ fn exec_error(prog: &str, e: io::Error) -> Error {
         return Error::other(prog, detail).with_code(NOT_FOUND);
     }
     let err = Error::other(prog, detail).with_code(CANNOT_EXECUTE);
-    match e.raw_os_error() {
-        Some(libc::EACCES) => err.with_hint("Check that the file is executable (chmod +x)"),
+    match sys::errno(&e) {
+        Some(Errno::EACCES) => err.with_hint("Check that the file is executable (chmod +x)"),
         _ => err,
     }
 }
@@ -150,29 +137,13 @@ fn exec_error(prog: &str, e: io::Error) -> Error {
 /// stays ours until we have told the signal thread to forget it. As a
 /// subreaper (`reap`), orphans that exit meanwhile are reaped on the way.
 fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
-    let (idtype, id) = if reap {
-        (libc::P_ALL, 0)
-    } else {
-        (libc::P_PID, pid as libc::id_t)
-    };
     loop {
-        // SAFETY: waitid into a zeroed siginfo_t for our own children.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        if r == 0 {
-            // SAFETY: waitid filled in a SIGCHLD siginfo.
-            let who = unsafe { info.si_pid() };
-            if who == pid {
-                return Ok(());
-            }
-            // An orphaned descendant: reap it, it is not the command.
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(who), None);
-            continue;
+        let who = sys::wait_exited(pid, reap)?;
+        if who == pid {
+            return Ok(());
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
+        // An orphaned descendant: reap it, it is not the command.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(who), None);
     }
 }
 
@@ -188,15 +159,8 @@ pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    // SAFETY: the closure runs between fork and exec and only calls
-    // pthread_sigmask, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            signals::unblock_in_child();
-            Ok(())
-        });
-    }
-    let reaper = watch_descendants && become_subreaper();
+    signals::restore_mask_on_exec(&mut cmd);
+    let reaper = watch_descendants && sys::become_subreaper();
     let start = Instant::now();
     let mut child = {
         let mut reg = signals::registry();

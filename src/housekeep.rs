@@ -20,18 +20,18 @@
 //! its deletion happened (or, in a dry run, would have).
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::libc;
 use serde_json::{json, Value};
 
 use crate::commit::TEMP_SUFFIX;
 use crate::error::{strerror, Error, Result};
+use crate::sys::{self, Errno, FileKind, LockOp, OpenAt, Stat};
 use crate::{lock, log, walk};
 
 /// A temp file is created an instant before its writer locks it, so an
@@ -232,66 +232,6 @@ fn classify(name: &[u8], o: &Options) -> Option<Kind> {
     None
 }
 
-fn cstr(name: &OsStr) -> io::Result<CString> {
-    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn openat(dirfd: RawFd, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    loop {
-        // SAFETY: openat with a NUL-terminated name; the fd is ours.
-        let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) };
-        if fd >= 0 {
-            // SAFETY: a fresh descriptor nobody else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-fn fstatat(dirfd: RawFd, name: &OsStr) -> io::Result<libc::stat> {
-    let c = cstr(name)?;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatat into a zeroed struct.
-    let r = unsafe { libc::fstatat(dirfd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    if r == 0 {
-        Ok(st)
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat into a zeroed struct.
-    if unsafe { libc::fstat(fd, &mut st) } == 0 {
-        Ok(st)
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn unlinkat(dirfd: RawFd, name: &OsStr) -> io::Result<()> {
-    let c = cstr(name)?;
-    // SAFETY: unlinkat with a NUL-terminated name (never follows links).
-    if unsafe { libc::unlinkat(dirfd, c.as_ptr(), 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn is_reg(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFREG
-}
-
-fn id(st: &libc::stat) -> (u64, u64) {
-    (st.st_dev, st.st_ino)
-}
-
 /// Descriptors of the directories from the root down to the current one,
 /// each opened relative to its parent's descriptor without following links.
 struct DirStack {
@@ -323,14 +263,13 @@ impl DirStack {
                 .open
                 .last()
                 .map_or(self.root.as_raw_fd(), |(_, f)| f.as_raw_fd());
-            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-            let fd = match openat(parent, c, flags) {
+            let fd = match sys::openat(Some(parent), c, OpenAt::Directory) {
                 Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Enter::Skip,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Enter::Skip,
                 Err(e) => return Enter::Failed(comps[..=i].iter().collect(), e),
             };
-            match fstat(fd.as_raw_fd()) {
-                Ok(st) if st.st_dev == self.root_dev => {}
+            match sys::fstat(fd.as_raw_fd()) {
+                Ok(st) if st.dev == self.root_dev => {}
                 Ok(_) => return Enter::Skip,
                 Err(e) => return Enter::Failed(comps[..=i].iter().collect(), e),
             }
@@ -353,7 +292,7 @@ enum Keep {
     NotEmpty,
     /// A `*.lock` with this many links: removing one name would not free
     /// it, and someone keeps it under another name.
-    Links(libc::nlink_t),
+    Links(u64),
     /// Mounted over from another file system.
     OtherFs,
     /// The name no longer leads to the file that was examined (another
@@ -379,23 +318,25 @@ impl Keep {
 /// Is `st` something housekeep may delete as `kind`? Only regular files
 /// are ever deleted, and a lock file must also look like one awrite makes:
 /// empty (awrite never writes to a lock file) with a single link.
-fn deletable(kind: Kind, st: &libc::stat) -> std::result::Result<(), Keep> {
-    if !is_reg(st) {
-        return Err(Keep::NotRegular(match st.st_mode & libc::S_IFMT {
-            libc::S_IFLNK => "a symbolic link",
-            libc::S_IFDIR => "a directory",
-            libc::S_IFIFO => "a FIFO",
-            libc::S_IFSOCK => "a socket",
-            libc::S_IFCHR | libc::S_IFBLK => "a device",
-            _ => "not a regular file",
-        }));
+fn deletable(kind: Kind, st: &Stat) -> std::result::Result<(), Keep> {
+    let what = match st.kind() {
+        FileKind::Regular => None,
+        FileKind::Symlink => Some("a symbolic link"),
+        FileKind::Directory => Some("a directory"),
+        FileKind::Fifo => Some("a FIFO"),
+        FileKind::Socket => Some("a socket"),
+        FileKind::Device => Some("a device"),
+        FileKind::Other => Some("not a regular file"),
+    };
+    if let Some(what) = what {
+        return Err(Keep::NotRegular(what));
     }
     if kind == Kind::Lock {
-        if st.st_size != 0 {
+        if st.size != 0 {
             return Err(Keep::NotEmpty);
         }
-        if st.st_nlink != 1 {
-            return Err(Keep::Links(st.st_nlink));
+        if st.nlink != 1 {
+            return Err(Keep::Links(st.nlink));
         }
     }
     Ok(())
@@ -404,8 +345,8 @@ fn deletable(kind: Kind, st: &libc::stat) -> std::result::Result<(), Keep> {
 /// What identifies the file that was examined. The mtime is part of it:
 /// the age test was decided on it, and it tells a new file that happens to
 /// get a freed inode number from the one we looked at.
-fn ident(st: &libc::stat) -> (u64, u64, (i64, i64)) {
-    (st.st_dev, st.st_ino, mtime(st))
+fn ident(st: &Stat) -> (u64, u64, (i64, i64)) {
+    (st.dev, st.ino, st.mtime)
 }
 
 enum Outcome {
@@ -420,42 +361,28 @@ enum Outcome {
 /// The lock protocol for lock and temp files: open without following,
 /// try-lock, then check the locked descriptor and the name, and unlink
 /// while holding.
-fn locked_unlink(
-    dirfd: RawFd,
-    name: &OsStr,
-    kind: Kind,
-    seen: &libc::stat,
-    dry_run: bool,
-) -> Outcome {
-    // O_NONBLOCK: a name swapped for a FIFO must not hang us.
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let fd = match openat(dirfd, name, flags) {
+fn locked_unlink(dirfd: RawFd, name: &OsStr, kind: Kind, seen: &Stat, dry_run: bool) -> Outcome {
+    // Inspect: O_NONBLOCK, so a name swapped for a FIFO must not hang us.
+    let fd = match sys::openat(Some(dirfd), name, OpenAt::Inspect) {
         Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Outcome::Gone,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Outcome::Kept(Keep::Changed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Gone,
+        Err(e) if sys::errno(&e) == Some(Errno::ELOOP) => return Outcome::Kept(Keep::Changed),
         Err(e) => return Outcome::Failed("cannot open", e),
     };
-    match fstat(fd.as_raw_fd()) {
+    match sys::fstat(fd.as_raw_fd()) {
         Ok(st) if ident(&st) == ident(seen) => {}
         Ok(_) => return Outcome::Kept(Keep::Changed),
         Err(e) => return Outcome::Failed("cannot stat", e),
     }
-    loop {
-        // SAFETY: flock on our own descriptor.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => return Outcome::Held,
-            _ => return Outcome::Failed("cannot lock", e),
-        }
+    match sys::flock(fd.as_raw_fd(), LockOp::Exclusive, false) {
+        Ok(()) => {}
+        Err(e) if sys::would_block(&e) => return Outcome::Held,
+        Err(e) => return Outcome::Failed("cannot lock", e),
     }
     // Holding the lock. The walk's stat is old news: whoever held the file
     // until now may have written to it or linked it, so the descriptor we
     // locked is checked again, here, just before the unlink.
-    match fstat(fd.as_raw_fd()) {
+    match sys::fstat(fd.as_raw_fd()) {
         Ok(st) if ident(&st) != ident(seen) => return Outcome::Kept(Keep::Changed),
         Ok(st) => {
             if let Err(k) = deletable(kind, &st) {
@@ -476,16 +403,10 @@ fn locked_unlink(
 /// the window is not zero: a rename landing exactly there would still
 /// lose its name to us. No system call unlinks a name only if it leads to a
 /// given inode, and the contract (section 12) accepts this residue.
-fn checked_unlink(
-    dirfd: RawFd,
-    name: &OsStr,
-    kind: Kind,
-    seen: &libc::stat,
-    dry_run: bool,
-) -> Outcome {
-    let st = match fstatat(dirfd, name) {
+fn checked_unlink(dirfd: RawFd, name: &OsStr, kind: Kind, seen: &Stat, dry_run: bool) -> Outcome {
+    let st = match sys::fstatat(dirfd, name) {
         Ok(st) => st,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Outcome::Gone,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Gone,
         Err(e) => return Outcome::Failed("cannot stat", e),
     };
     if ident(&st) != ident(seen) {
@@ -497,9 +418,9 @@ fn checked_unlink(
     if dry_run {
         return Outcome::Deleted;
     }
-    match unlinkat(dirfd, name) {
+    match sys::unlinkat(dirfd, name) {
         Ok(()) => Outcome::Deleted,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Outcome::Gone,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Outcome::Gone,
         Err(e) => Outcome::Failed("cannot delete", e),
     }
 }
@@ -507,17 +428,13 @@ fn checked_unlink(
 struct Candidate {
     name: OsString,
     kind: Kind,
-    st: libc::stat,
+    st: Stat,
     /// Age by mtime; zero for a file stamped in the future.
     age: Duration,
 }
 
-fn mtime(st: &libc::stat) -> (i64, i64) {
-    (st.st_mtime, st.st_mtime_nsec)
-}
-
-fn age_of(st: &libc::stat, now: Duration) -> Duration {
-    let (s, ns) = mtime(st);
+fn age_of(st: &Stat, now: Duration) -> Duration {
+    let (s, ns) = st.mtime;
     if s < 0 {
         return now;
     }
@@ -611,9 +528,9 @@ impl Run<'_> {
             let Some(kind) = classify(name.as_bytes(), self.o) else {
                 continue;
             };
-            let st = match fstatat(dirfd, name) {
+            let st = match sys::fstatat(dirfd, name) {
                 Ok(st) => st,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     let p = self.shown(rel).join(name);
                     self.warn(&p, "cannot stat", &e);
@@ -625,7 +542,7 @@ impl Run<'_> {
             // left alone; they are not even opened.
             let keep = match deletable(kind, &st) {
                 Err(k) => Some(k),
-                Ok(()) if st.st_dev != self.root_dev => Some(Keep::OtherFs),
+                Ok(()) if st.dev != self.root_dev => Some(Keep::OtherFs),
                 Ok(()) => None,
             };
             if let Some(k) = keep {
@@ -679,7 +596,7 @@ impl Run<'_> {
                     // /proc/locks is read whole for each lookup: only when
                     // the holder is shown.
                     let holder = if self.o.json || log::enabled(log::Level::Verbose) {
-                        let (dev, ino) = id(&c.st);
+                        let (dev, ino) = c.st.id();
                         lock::holder_of(dev, ino)
                     } else {
                         None
@@ -730,7 +647,7 @@ impl Run<'_> {
                 let (a, b) = (&cands[a], &cands[b]);
                 let key = |c: &Candidate| {
                     (
-                        mtime(&c.st),
+                        c.st.mtime,
                         stamp_key(c.name.as_bytes(), suffix),
                         c.name.clone(),
                     )
@@ -764,15 +681,11 @@ fn run_with(
     let shown = o.dir.display().to_string();
     // DIR itself may be a symlink (the user named it, like `find DIR/`);
     // nothing below it is followed.
-    let root = openat(
-        libc::AT_FDCWD,
-        o.dir.as_os_str(),
-        libc::O_RDONLY | libc::O_DIRECTORY,
-    )
-    .map_err(|e| Error::io(&shown, e))?;
-    let root_dev = fstat(root.as_raw_fd())
+    let root = sys::openat(None, o.dir.as_os_str(), OpenAt::DirectoryFollow)
+        .map_err(|e| Error::io(&shown, e))?;
+    let root_dev = sys::fstat(root.as_raw_fd())
         .map_err(|e| Error::io(&shown, e))?
-        .st_dev;
+        .dev;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -830,7 +743,7 @@ fn kept_message(path: &Path, kind: Kind, k: Keep) -> String {
 
 /// The warning for a directory that was listed but cannot be opened now.
 fn dir_failure(p: &Path, e: &io::Error) -> String {
-    if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
+    if matches!(sys::errno(e), Some(Errno::ELOOP | Errno::ENOTDIR)) {
         format!(
             "{}: no longer a directory (replaced during the run?); skipped",
             p.display()
@@ -1019,8 +932,8 @@ mod tests {
 
     #[test]
     fn directory_failure_messages() {
-        let text = [libc::ELOOP, libc::ENOTDIR, libc::EACCES]
-            .map(|n| dir_failure(Path::new("./sub"), &io::Error::from_raw_os_error(n)))
+        let text = [Errno::ELOOP, Errno::ENOTDIR, Errno::EACCES]
+            .map(|n| dir_failure(Path::new("./sub"), &sys::error(n)))
             .join("\n");
         insta::with_settings!({
             snapshot_path => "../snapshots",

@@ -17,5 +17,6 @@ pub mod lock;
 pub mod log;
 pub mod out;
 pub mod signals;
+pub mod sys;
 pub mod walk;
 pub mod write;

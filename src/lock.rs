@@ -34,12 +34,12 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::libc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::log;
 use crate::signals::{self, HeldLock, Owned};
+use crate::sys::{self, Errno, LockOp};
 
 /// The environment variable that hands held locks to child processes.
 pub const HELD_ENV: &str = "AWRITE_HELD_LOCKS";
@@ -145,20 +145,18 @@ pub struct Lock {
 /// it may be (CONTRACT 12). Checked on the locked descriptor and the path
 /// right before the unlink, also by the signal cleanup.
 pub fn deletable(fd: RawFd, file: &Owned) -> std::result::Result<(), &'static str> {
-    // SAFETY: the caller holds `fd` open (the lock) for this call.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let Ok(st) = nix::sys::stat::fstat(borrowed) else {
+    let Ok(st) = sys::fstat(fd) else {
         return Err("cannot stat it");
     };
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if !st.is_file() {
         return Err("it is not a regular file");
     }
-    if st.st_size != 0 {
+    if st.size != 0 {
         return Err(
             "it is not empty (awrite never writes to a lock file, so it is not one of ours)",
         );
     }
-    if st.st_nlink != 1 {
+    if st.nlink != 1 {
         return Err("it has other hard links");
     }
     if !file.still_ours() {
@@ -191,11 +189,7 @@ impl Lock {
             return Ok(std::env::var(HELD_ENV).unwrap_or_default());
         }
         let fd = self.raw_fd();
-        // SAFETY: fcntl on a descriptor we own.
-        let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-        if r < 0 {
-            return Err(Error::io(self.path.display(), io::Error::last_os_error()));
-        }
+        sys::set_cloexec(fd, false).map_err(|e| Error::io(self.path.display(), e))?;
         let k = if self.kind == Kind::Shared { 's' } else { 'x' };
         let entry = format!("{fd}:{}:{}:{k}", self.id.0, self.id.1);
         Ok(match std::env::var(HELD_ENV) {
@@ -213,10 +207,7 @@ impl Lock {
         let Some(fd) = self.inherited_fd else {
             return Ok(None);
         };
-        // SAFETY: fcntl on a descriptor we inherited and keep open.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-            return Err(Error::io(self.path.display(), io::Error::last_os_error()));
-        }
+        sys::set_cloexec(fd, true).map_err(|e| Error::io(self.path.display(), e))?;
         let held = std::env::var(HELD_ENV).unwrap_or_default();
         let prefix = format!("{fd}:");
         let rest: Vec<&str> = held
@@ -260,7 +251,7 @@ impl Lock {
         let verdict = match &self.keep {
             Some(_) => None,
             // A shared holder deletes the file only if nobody else holds it.
-            None if self.kind == Kind::Shared && try_flock(&file, libc::LOCK_EX).is_err() => {
+            None if self.kind == Kind::Shared && try_flock(&file, LockOp::Exclusive).is_err() => {
                 Some(Err("another process holds it"))
             }
             None => Some(deletable(
@@ -309,25 +300,8 @@ fn same_file(path: &Path, id: (u64, u64)) -> bool {
         .unwrap_or(false)
 }
 
-fn try_flock(f: &File, op: i32) -> io::Result<()> {
-    flock(f.as_raw_fd(), op | libc::LOCK_NB)
-}
-
-fn flock(fd: RawFd, op: i32) -> io::Result<()> {
-    loop {
-        // SAFETY: flock(2) on a valid descriptor.
-        if unsafe { libc::flock(fd, op) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-fn would_block(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EWOULDBLOCK)
+fn try_flock(f: &File, op: LockOp) -> io::Result<()> {
+    sys::flock(f.as_raw_fd(), op, false)
 }
 
 /// Look for `lock_path` among the locks our parent handed down, and prove
@@ -350,10 +324,7 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
             continue;
         }
         // Trust the entry only if the descriptor really is that file.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat into a zeroed struct.
-        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_dev as u64, st.st_ino as u64) != want
-        {
+        if sys::fstat(fd).map(|st| st.id()).ok() != Some(want) {
             continue;
         }
         if k == "s" && kind == Kind::Exclusive {
@@ -372,11 +343,11 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
         // never downgraded (that would let other readers in beside the
         // parent).
         let op = if k == "s" {
-            libc::LOCK_SH
+            LockOp::Shared
         } else {
-            libc::LOCK_EX
+            LockOp::Exclusive
         };
-        if flock(fd, op | libc::LOCK_NB).is_err() {
+        if sys::flock(fd, op, false).is_err() {
             log::debug(
                 &format!(
                     "{HELD_ENV} names descriptor {fd} for {}, but it does not hold the lock; locking normally",
@@ -391,7 +362,7 @@ fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd
     Ok(None)
 }
 
-const LOCK_OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+const LOCK_OPEN_FLAGS: i32 = sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK;
 
 /// Open (creating if needed) the lock file read-only, without following
 /// symlinks. Read-only as flock(1) does: enough for flock(2) on local file
@@ -438,14 +409,14 @@ fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {
-    if e.raw_os_error() == Some(libc::ELOOP) {
+    if sys::errno(&e) == Some(Errno::ELOOP) {
         return Error::other(
             path.display(),
             "lock file is a symbolic link; refusing to use it",
         )
         .with_hint("Remove the link; lock files must live in a directory you trust");
     }
-    if e.raw_os_error() == Some(libc::EACCES) {
+    if sys::errno(&e) == Some(Errno::EACCES) {
         return Error::other(path.display(), crate::error::strerror(&e))
             .with_hint("Run with sudo or check directory permissions");
     }
@@ -487,8 +458,8 @@ fn reopen_rw(path: &Path, ro: &File, err: &io::Error) -> Result<Option<File>> {
 /// never deleted.
 pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Options) -> Result<Lock> {
     let op = match opts.kind {
-        Kind::Exclusive => libc::LOCK_EX,
-        Kind::Shared => libc::LOCK_SH,
+        Kind::Exclusive => LockOp::Exclusive,
+        Kind::Shared => LockOp::Shared,
     };
     if let Some((fd, id)) = inherited(lock_path, opts.kind, target)? {
         log::debug(
@@ -520,7 +491,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
         };
         let mut first = try_flock(&file, op);
         if let Err(e) = &first {
-            if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) {
+            if matches!(sys::errno(e), Some(Errno::EBADF | Errno::EIO)) {
                 let Some(rw) = reopen_rw(lock_path, &file, e)? else {
                     continue;
                 };
@@ -530,7 +501,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
         }
         match first {
             Ok(()) => {}
-            Err(e) if would_block(&e) => {
+            Err(e) if sys::would_block(&e) => {
                 match &opts.wait {
                     Wait::NoWait => {
                         return Err(Error::Locked {
@@ -557,7 +528,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
                             });
                         }
                     }
-                    _ => flock(file.as_raw_fd(), op)
+                    _ => sys::flock(file.as_raw_fd(), op, true)
                         .map_err(|e| Error::io_op(lock_path.display(), "flock", e))?,
                 }
             }
@@ -624,7 +595,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
 
 /// Poll with a short back-off until `deadline`. No SIGALRM, so a caller
 /// that blocks or ignores it cannot make the timeout hang.
-fn poll_until(file: &File, op: i32, deadline: Option<Instant>) -> bool {
+fn poll_until(file: &File, op: LockOp, deadline: Option<Instant>) -> bool {
     let mut nap = Duration::from_millis(1);
     loop {
         if try_flock(file, op).is_ok() {
@@ -675,39 +646,18 @@ fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
     log::notice(&format!("Waiting for lock on {target}{extra}..."), &fields);
 }
 
-/// The pid (and command line) holding a flock on dev/ino, from /proc/locks.
+/// The pid (and command line, cut to 80 characters) holding a flock on
+/// dev/ino, where the system tells (see `sys::lock_holder`).
 pub fn holder_of(dev: u64, ino: u64) -> Option<(i32, Option<String>)> {
-    let text = std::fs::read_to_string("/proc/locks").ok()?;
-    let want = format!(
-        "{:02x}:{:02x}:{ino}",
-        nix::sys::stat::major(dev),
-        nix::sys::stat::minor(dev)
-    );
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // "1: FLOCK ADVISORY WRITE 1234 08:01:5678 0 EOF"; "->" marks waiters.
-        if f.len() < 6 || f[1] == "->" || f[1] != "FLOCK" || f[5] != want {
-            continue;
+    let pid = sys::lock_holder(dev, ino)?;
+    let cmd = sys::command_line(pid).map(|s| {
+        if s.chars().count() > 80 {
+            format!("{}...", s.chars().take(77).collect::<String>())
+        } else {
+            s
         }
-        let pid: i32 = f[4].parse().ok().filter(|p| *p > 0)?;
-        if pid as u32 == std::process::id() {
-            continue;
-        }
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .ok()
-            .map(|raw| {
-                let s = String::from_utf8_lossy(&raw)
-                    .trim_end_matches('\0')
-                    .replace('\0', " ");
-                if s.chars().count() > 80 {
-                    format!("{}...", s.chars().take(77).collect::<String>())
-                } else {
-                    s
-                }
-            });
-        return Some((pid, cmd.filter(|c| !c.is_empty())));
-    }
-    None
+    });
+    Some((pid, cmd))
 }
 
 #[cfg(test)]

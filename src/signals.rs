@@ -22,10 +22,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use nix::libc;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 use crate::error::Error;
+use crate::sys;
 
 /// A file we made: its name and the inode the name had when we made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,18 +117,9 @@ const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 pub fn install() {
     let mut set = SigSet::empty();
     for s in HANDLED {
-        // Query the disposition without changing it.
-        let probe = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-        // SAFETY: installing SIG_DFL and immediately restoring the old action;
-        // no handler function is involved.
-        let old = unsafe { sigaction(s, &probe) };
-        if let Ok(old) = old {
-            let _ = unsafe { sigaction(s, &old) };
-            if matches!(old.handler(), SigHandler::SigIgn) {
-                continue;
-            }
+        if !sys::signal_ignored(s) {
+            set.add(s);
         }
-        set.add(s);
     }
     let mut old = SigSet::empty();
     if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_err()
@@ -139,30 +130,19 @@ pub fn install() {
     let _ = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
-            let (sig, code) = wait(&set);
-            on_signal(sig, code);
+            let (sig, from_terminal) = sys::wait_signal(&set);
+            on_signal(sig, from_terminal);
         });
 }
 
-fn wait(set: &SigSet) -> (i32, i32) {
-    loop {
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid sigset, `info` a valid out-pointer.
-        let r = unsafe { libc::sigwaitinfo(set.as_ref(), &mut info) };
-        if r > 0 {
-            return (r, info.si_code);
-        }
-    }
-}
-
-fn on_signal(sig: i32, code: i32) {
+fn on_signal(sig: i32, from_terminal: bool) {
     let mut reg = registry();
     if let Some(pid) = reg.child {
-        // A signal from the terminal (SI_KERNEL) already reached the child,
-        // which shares our process group; do not deliver it twice.
-        if code != libc::SI_KERNEL {
-            // SAFETY: plain kill(2) on a child we have not reaped yet.
-            unsafe { libc::kill(pid, sig) };
+        // A signal from the terminal already reached the child, which
+        // shares our process group; do not deliver it twice. The pid is
+        // our unreaped child (exec.rs clears it before reaping).
+        if !from_terminal {
+            sys::kill(pid, sig);
         }
         reg.forwarded = Some(sig);
         return;
@@ -176,8 +156,8 @@ fn on_signal(sig: i32, code: i32) {
     cleanup(&mut reg);
     crate::log::error(&Error::Interrupted, &[]);
     // Still holding the registry: the main thread cannot commit or unlink
-    // behind our back. _exit: no destructors, no atexit, no stdio flush races.
-    unsafe { libc::_exit(crate::error::exit::INTERRUPTED) };
+    // behind our back.
+    sys::exit_now(crate::error::exit::INTERRUPTED);
 }
 
 fn cleanup(reg: &mut Registry) {
@@ -212,11 +192,10 @@ pub fn note_pending(target: &str) {
     );
 }
 
-/// For a child between fork and exec: restore the signal mask the user
-/// gave us. Async-signal-safe.
-pub fn unblock_in_child() {
+/// Have `cmd`'s child run with the signal mask the user gave us, not the
+/// one we block the handled signals with.
+pub fn restore_mask_on_exec(cmd: &mut std::process::Command) {
     if let Some(set) = ORIGINAL_MASK.get() {
-        // SAFETY: pthread_sigmask is async-signal-safe.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set.as_ref(), std::ptr::null_mut()) };
+        sys::restore_mask_on_exec(cmd, set);
     }
 }

@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -60,12 +59,7 @@ enum Input {
 impl Input {
     fn open(path: Option<&PathBuf>) -> Result<Input> {
         match path {
-            None => {
-                // SAFETY: fd 0 belongs to the process; ManuallyDrop keeps it open.
-                Ok(Input::Stdin(ManuallyDrop::new(unsafe {
-                    File::from_raw_fd(0)
-                })))
-            }
+            None => Ok(Input::Stdin(crate::sys::stdin_file())),
             Some(p) => File::open(p)
                 .map(Input::File)
                 .map_err(|e| Error::io(p.display(), e)),
@@ -93,7 +87,7 @@ fn final_mode(opts: &Options, target: &Target) -> u32 {
     }
     match &target.existing {
         Some(m) if opts.preserve_mode => m.mode() & 0o7777,
-        _ => 0o666 & !commit::umask(),
+        _ => 0o666 & !crate::sys::umask(),
     }
 }
 

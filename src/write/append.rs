@@ -18,13 +18,12 @@ use std::io::{self, Seek};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use nix::libc;
 use serde_json::json;
 
 use super::{copy_rest, input_name, read_bounded, Input, Options, Report};
 use crate::commit::{Owner, Target, TempFile};
 use crate::error::{Error, Result};
-use crate::{lock, log};
+use crate::{lock, log, sys};
 
 /// The input, read before the lock is taken.
 enum Data {
@@ -65,7 +64,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
 fn open_old(target: &Target) -> Result<Option<File>> {
     let r = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK)
         .open(&target.real);
     match r {
         Ok(f) => {
@@ -79,7 +78,7 @@ fn open_old(target: &Target) -> Result<Option<File>> {
             Ok(Some(f))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::other(
+        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::other(
             target.display(),
             "is a symbolic link; --append with --no-follow would replace it",
         )

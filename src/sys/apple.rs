@@ -1,0 +1,94 @@
+//! macOS: F_FULLFSYNC for durability, renameatx_np(RENAME_EXCL); no
+//! O_TMPFILE, no reflink into an open file, no lock holder pid, no
+//! subreaper.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::libc;
+use nix::sys::signal::SigSet;
+
+use super::unix::{errno, Errno};
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| super::error(Errno::EINVAL))
+}
+
+pub fn unnamed_temp(_dir: &Path) -> io::Result<Option<File>> {
+    Ok(None)
+}
+
+pub fn name_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+pub fn sync(file: &File) -> io::Result<()> {
+    // fsync(2) on macOS only hands the data to the drive, which may keep it
+    // in its cache; F_FULLFSYNC asks the drive to write it out. File
+    // systems that do not support it (some network and FUSE file systems)
+    // get the plain fsync.
+    // SAFETY: fcntl(F_FULLFSYNC) on our own descriptor.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if super::unsupported(&e) || errno(&e) == Some(Errno::ENOTSUP) {
+        return file.sync_all();
+    }
+    Err(e)
+}
+
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: two NUL-terminated paths, relative to the cwd.
+    let r = unsafe {
+        libc::renameatx_np(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_EXCL,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// clonefile(2) creates its destination; awrite's copies go into a temp
+/// file that already exists with its final mode and owner, so they are
+/// copied.
+pub fn clone_into(_src: &File, _dst: &File) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+pub fn lock_holder(_dev: u64, _ino: u64) -> Option<i32> {
+    None
+}
+
+pub fn command_line(_pid: i32) -> Option<String> {
+    None
+}
+
+pub fn become_subreaper() -> bool {
+    false
+}
+
+pub fn umask() -> Option<u32> {
+    None
+}
+
+pub fn wait_signal(set: &SigSet) -> (i32, bool) {
+    loop {
+        // macOS has no sigwaitinfo: the sender is unknown.
+        if let Ok(sig) = set.wait() {
+            return (sig as i32, false);
+        }
+    }
+}
