@@ -29,7 +29,6 @@ use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::sys::{self, Errno};
 use crate::{lock, log, signals};
-use nix::sys::stat::Mode;
 
 pub const DEFAULT_SUFFIX: &str = ".backup";
 
@@ -463,10 +462,10 @@ fn copy_mode(opts_mode: Option<u32>, src: &Metadata, copy: &Metadata) -> u32 {
     }
     let mut m = src.mode() & 0o7777;
     if copy.uid() != src.uid() {
-        m &= !(Mode::S_ISUID.bits() as u32);
+        m &= !sys::S_ISUID;
     }
     if copy.gid() != src.gid() {
-        m &= !(Mode::S_ISGID.bits() as u32);
+        m &= !sys::S_ISGID;
     }
     m
 }

@@ -18,6 +18,12 @@ pub const O_CLOEXEC: i32 = libc::O_CLOEXEC;
 pub const O_NONBLOCK: i32 = libc::O_NONBLOCK;
 pub const O_DIRECTORY: i32 = libc::O_DIRECTORY;
 
+/// Set-user-ID and set-group-ID mode bits.
+#[allow(clippy::unnecessary_cast)]
+pub const S_ISUID: u32 = libc::S_ISUID as u32;
+#[allow(clippy::unnecessary_cast)]
+pub const S_ISGID: u32 = libc::S_ISGID as u32;
+
 /// The errno of an I/O error, if it has one.
 pub fn errno(e: &io::Error) -> Option<Errno> {
     e.raw_os_error().map(Errno::from_raw)
@@ -108,6 +114,8 @@ pub enum FileKind {
 }
 
 impl Stat {
+    // The field types differ between platforms (u32/u64, i32/i64).
+    #[allow(clippy::unnecessary_cast)]
     fn from_raw(st: &libc::stat) -> Stat {
         Stat {
             dev: st.st_dev as u64,
@@ -117,7 +125,6 @@ impl Stat {
             size: st.st_size as u64,
             uid: st.st_uid,
             gid: st.st_gid,
-            #[allow(clippy::unnecessary_cast)]
             mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
         }
     }
@@ -126,6 +133,8 @@ impl Stat {
         (self.dev, self.ino)
     }
 
+    // mode_t is u32 on Linux and u16 on macOS and FreeBSD.
+    #[allow(clippy::unnecessary_cast)]
     pub fn kind(&self) -> FileKind {
         match self.mode & libc::S_IFMT as u32 {
             m if m == libc::S_IFREG as u32 => FileKind::Regular,
