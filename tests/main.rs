@@ -9,6 +9,7 @@ mod append;
 mod awrite;
 mod backup;
 mod docs;
+mod fallback;
 mod housekeep;
 mod lock;
 mod stdout;
