@@ -16,10 +16,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -27,10 +26,9 @@ use serde_json::{json, Value};
 
 use crate::commit::{self, Owner, Target, TempFile};
 use crate::error::{Error, Result};
+use crate::names::{self, BadSuffix};
 use crate::sys::{self, Errno};
 use crate::{lock, log, signals};
-
-pub const DEFAULT_SUFFIX: &str = ".backup";
 
 /// Naming and mode of backups (`--backup-suffix`, `--backup-dir`,
 /// `--backup-timestamp`, `--backup-mode`).
@@ -47,7 +45,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            suffix: DEFAULT_SUFFIX.into(),
+            suffix: names::DEFAULT_BACKUP_SUFFIX.into(),
             dir: None,
             timestamp: false,
             mode: None,
@@ -55,23 +53,16 @@ impl Default for Options {
     }
 }
 
-/// Reject suffixes that cannot name a file beside the target, or that
-/// other tools would take for something else: housekeeping deletes
-/// `*.lock` files and awrite temp files, so backups must never look like
-/// either.
+/// Check a `--backup-suffix` for awrite and awrite-backup (see
+/// `names::check_suffix`).
 pub fn check_suffix(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("--backup-suffix must not be empty".into());
-    }
-    if s.contains('/') || s.contains('\0') {
-        return Err(format!("--backup-suffix '{s}' must not contain '/'"));
-    }
-    if s.ends_with(".lock") || s.ends_with(commit::TEMP_SUFFIX) {
-        return Err(format!(
-            "--backup-suffix '{s}' would make backups look like lock or temp files"
-        ));
-    }
-    Ok(())
+    names::check_suffix(s).map_err(|e| match e {
+        BadSuffix::Empty => "--backup-suffix must not be empty".to_string(),
+        BadSuffix::NotAName => format!("--backup-suffix '{s}' must not contain '/'"),
+        BadSuffix::LooksLikeDebris => {
+            format!("--backup-suffix '{s}' would make backups look like lock or temp files")
+        }
+    })
 }
 
 /// awrite's backup switches: `None` when no backup is asked for. A
@@ -96,7 +87,7 @@ pub fn naming(
     timestamp: bool,
     mode: Option<&str>,
 ) -> Result<Options, String> {
-    let suffix = suffix.unwrap_or_else(|| DEFAULT_SUFFIX.into());
+    let suffix = suffix.unwrap_or_else(|| names::DEFAULT_BACKUP_SUFFIX.into());
     check_suffix(&suffix)?;
     if dir.as_deref() == Some("") {
         return Err("--backup-dir must not be empty".into());
@@ -176,83 +167,7 @@ fn join(target: &Target, opts: &Options, name: &OsStr) -> PathBuf {
 }
 
 fn plain_name(target: &Target, suffix: &str) -> OsString {
-    let mut n = target.name.clone();
-    n.push(suffix);
-    n
-}
-
-fn stamped_name(target: &Target, stamp: &str, n: u32, suffix: &str) -> OsString {
-    let mut s = target.name.clone();
-    if n == 0 {
-        s.push(format!(".{stamp}{suffix}"));
-    } else {
-        s.push(format!(".{stamp}-{n}{suffix}"));
-    }
-    s
-}
-
-/// Local time, to the second: the stamp in timestamped names.
-pub fn stamp_now() -> String {
-    jiff::ZonedDateTime::now()
-        .strftime("%Y%m%d-%H%M%S")
-        .to_string()
-}
-
-/// Is `entry` a backup name of the file called `name` with `suffix`? Gives
-/// the sort key of a timestamped name (`stamp`, `N`); `Some(None)` for the
-/// plain name.
-pub fn parse_name(entry: &[u8], name: &[u8], suffix: &[u8]) -> Option<Option<(Vec<u8>, u64)>> {
-    let rest = entry.strip_prefix(name)?;
-    let mid = rest.strip_suffix(suffix)?;
-    if mid.is_empty() && rest.len() == suffix.len() {
-        return Some(None);
-    }
-    let mid = mid.strip_prefix(b".")?;
-    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
-    if mid.len() < 15 || !digits(&mid[..8]) || mid[8] != b'-' || !digits(&mid[9..15]) {
-        return None;
-    }
-    let n = match &mid[15..] {
-        [] => 0,
-        [b'-', num @ ..] if digits(num) && num[0] != b'0' => {
-            std::str::from_utf8(num).ok()?.parse().ok()?
-        }
-        _ => return None,
-    };
-    Some(Some((mid[..15].to_vec(), n)))
-}
-
-fn rand8() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut v = h.finish();
-    (0..8)
-        .map(|_| {
-            let c = ALPHA[(v % ALPHA.len() as u64) as usize] as char;
-            v /= ALPHA.len() as u64;
-            c
-        })
-        .collect()
-}
-
-/// A temp name in `dir` that housekeeping recognises as awrite debris.
-fn temp_path(dir: &Path, name: &OsStr) -> PathBuf {
-    let rand = rand8();
-    let room = 255 - 2 - rand.len() - commit::TEMP_SUFFIX.len();
-    let base = &name.as_bytes()[..name.len().min(room)];
-    let mut out = vec![b'.'];
-    out.extend_from_slice(base);
-    out.push(b'.');
-    out.extend_from_slice(rand.as_bytes());
-    out.extend_from_slice(commit::TEMP_SUFFIX.as_bytes());
-    dir.join(OsString::from_vec(out))
+    names::backup_name(&target.name, suffix)
 }
 
 fn same_inode(a: &Metadata, b: &Metadata) -> bool {
@@ -331,9 +246,13 @@ fn place_stamped(
     opts: &Options,
     src_is_temp: bool,
 ) -> Result<PathBuf> {
-    let stamp = stamp_now();
+    let stamp = names::stamp_now();
     for n in 0..100_000 {
-        let dest = join(target, opts, &stamped_name(target, &stamp, n, &opts.suffix));
+        let dest = join(
+            target,
+            opts,
+            &names::stamped_backup_name(&target.name, &stamp, n, &opts.suffix),
+        );
         match link_noreplace(src, &dest, src_is_temp) {
             Ok(()) => return Ok(dest),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -389,7 +308,7 @@ fn by_link(
     }
     let tmp = loop {
         let mut reg = signals::registry();
-        let path = temp_path(dir, &plain_name(target, &opts.suffix));
+        let path = dir.join(names::temp_name(&plain_name(target, &opts.suffix)));
         match std::fs::hard_link(&target.real, &path) {
             Ok(()) => {
                 if let Ok(m) = std::fs::symlink_metadata(&path) {
@@ -717,7 +636,7 @@ pub fn list(target: &Target, opts: &Options) -> Result<Vec<Entry>> {
     for ent in rd {
         let ent = ent.map_err(|e| Error::io_op(dir.display(), "cannot list", e))?;
         let fname = ent.file_name();
-        let Some(key) = parse_name(fname.as_bytes(), name, suffix) else {
+        let Some(key) = names::backup_of(fname.as_bytes(), name, suffix) else {
             continue;
         };
         let path = join(target, opts, &fname);
@@ -763,7 +682,9 @@ fn check_from(target: &Target, opts: &Options, from: &Path) -> Result<PathBuf> {
     }
     let ok_name = from
         .file_name()
-        .and_then(|n| parse_name(n.as_bytes(), target.name.as_bytes(), opts.suffix.as_bytes()))
+        .and_then(|n| {
+            names::backup_of(n.as_bytes(), target.name.as_bytes(), opts.suffix.as_bytes())
+        })
         .is_some();
     if !ok_name {
         return Err(not_backup("the name does not match"));
@@ -837,32 +758,6 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        let p = |e: &str| parse_name(e.as_bytes(), b"cfg", b".backup");
-        assert_eq!(p("cfg.backup"), Some(None));
-        assert_eq!(
-            p("cfg.20260101-120000.backup"),
-            Some(Some((b"20260101-120000".to_vec(), 0)))
-        );
-        assert_eq!(
-            p("cfg.20260101-120000-12.backup"),
-            Some(Some((b"20260101-120000".to_vec(), 12)))
-        );
-        for bad in [
-            "cfg",
-            "cfgx.backup",
-            "cfg.x.backup",
-            "cfg.20260101-12000.backup",
-            "cfg.20260101-120000-.backup",
-            "cfg.20260101-120000-01.backup",
-            "cfg.20260101-120000.backup.tmp",
-            "cfg.2026010a-120000.backup",
-        ] {
-            assert_eq!(p(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn suffixes() {

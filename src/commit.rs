@@ -11,12 +11,10 @@
 //! data out, so the one under the lock only has metadata left to write and
 //! the lock hold time does not grow with the input size.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::{File, Metadata, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -24,11 +22,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::sys::{self, Errno};
-use crate::{log, signals};
-
-/// Every awrite temp file is named `.{name}.{random}{TEMP_SUFFIX}`, so
-/// `awrite-housekeep --clean-temps` can recognise them.
-pub const TEMP_SUFFIX: &str = ".awrite-tmp";
+use crate::{log, names, signals};
 
 /// The file to replace, after following symlinks (unless `--no-follow`).
 #[derive(Debug)]
@@ -179,36 +173,6 @@ pub struct TempFile {
     armed: bool,
 }
 
-fn temp_name(name: &OsStr) -> OsString {
-    let r = std::collections::hash_map::RandomState::new().build_hasher();
-    let mut h = r;
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut v = h.finish();
-    let rand: String = (0..8)
-        .map(|_| {
-            let c = ALPHA[(v % ALPHA.len() as u64) as usize] as char;
-            v /= ALPHA.len() as u64;
-            c
-        })
-        .collect();
-    // Stay within NAME_MAX (255 bytes) whatever the target's name length.
-    let room = 255 - 1 - 1 - rand.len() - TEMP_SUFFIX.len();
-    let base = &name.as_bytes()[..name.len().min(room)];
-    let mut out = Vec::with_capacity(255);
-    out.push(b'.');
-    out.extend_from_slice(base);
-    out.push(b'.');
-    out.extend_from_slice(rand.as_bytes());
-    out.extend_from_slice(TEMP_SUFFIX.as_bytes());
-    OsString::from_vec(out)
-}
-
 impl TempFile {
     /// Create the temp file for `target` with `mode` (and owner) applied
     /// before any data is written.
@@ -221,7 +185,7 @@ impl TempFile {
         let (file, path) = match sys::unnamed_temp(&target.dir) {
             Ok(Some(f)) => (f, None),
             Ok(None) => loop {
-                let path = target.dir.join(temp_name(&target.name));
+                let path = target.dir.join(names::temp_name(&target.name));
                 let mut reg = signals::registry();
                 match OpenOptions::new()
                     .write(true)
@@ -324,7 +288,7 @@ impl TempFile {
     pub fn name(&mut self, target: &Target) -> Result<&Path> {
         if self.path.is_none() {
             let path = loop {
-                let path = self.dir.join(temp_name(&self.base));
+                let path = self.dir.join(names::temp_name(&self.base));
                 let mut reg = signals::registry();
                 let r = sys::name_unnamed(&self.file, &path);
                 let Err(e) = r else {
@@ -458,18 +422,6 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_are_recognisable_and_bounded() {
-        let n = temp_name(OsStr::new("config.json"));
-        let s = n.to_str().unwrap();
-        assert!(
-            s.starts_with(".config.json.") && s.ends_with(TEMP_SUFFIX),
-            "{s}"
-        );
-        let long = "x".repeat(255);
-        assert!(temp_name(OsStr::new(&long)).len() <= 255);
-    }
 
     #[test]
     fn resolve_follows_links() {

@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::commit::TEMP_SUFFIX;
 use crate::error::{strerror, Error, Result};
+use crate::names::{self, BadSuffix, StampKey};
 use crate::sys::{self, Errno, FileKind, LockOp, OpenAt, Stat};
 use crate::{lock, log, walk};
 
@@ -125,21 +125,16 @@ pub struct Options {
     pub json: bool,
 }
 
-/// Check a `--backup-suffix` value.
+/// Check a `--backup-suffix` value (see `names::check_suffix`).
 pub fn check_suffix(s: &str) -> std::result::Result<(), String> {
-    if s.is_empty() || s.contains('/') || s.contains('\0') {
-        return Err(format!(
-            "invalid --backup-suffix '{s}' (must be a non-empty file name part)"
-        ));
-    }
-    // Lock and temp files must never be taken for backups, which are
-    // deleted without the lock protocol.
-    if s.ends_with(".lock") || s.ends_with(TEMP_SUFFIX) {
-        return Err(format!(
-            "invalid --backup-suffix '{s}' (it would match lock or temp files)"
-        ));
-    }
-    Ok(())
+    names::check_suffix(s).map_err(|e| match e {
+        BadSuffix::Empty | BadSuffix::NotAName => {
+            format!("invalid --backup-suffix '{s}' (must be a non-empty file name part)")
+        }
+        BadSuffix::LooksLikeDebris => {
+            format!("invalid --backup-suffix '{s}' (it would match lock or temp files)")
+        }
+    })
 }
 
 /// What a run did, for the summary and the exit code.
@@ -156,77 +151,22 @@ pub struct Summary {
 
 /// For ordering backups with the same mtime: the stamp and the collision
 /// counter `N` (a plain backup has neither and sorts as the oldest).
-fn stamp_key(name: &[u8], suffix: &[u8]) -> (Vec<u8>, u64) {
-    let (Some(orig), Some(base)) = (backup_original(name, suffix), name.strip_suffix(suffix))
-    else {
-        return (Vec::new(), 0);
-    };
-    if orig.len() == base.len() {
-        return (Vec::new(), 0);
-    }
-    let stamp = &base[orig.len() + 1..];
-    let n = stamp
-        .get(16..)
-        .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-        .unwrap_or(0);
-    (stamp[..15].to_vec(), n)
-}
-
-/// `.{name}.{8 x [a-z0-9]}.awrite-tmp` (see `commit::temp_name`).
-pub fn is_temp(name: &[u8]) -> bool {
-    let Some(rest) = name.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
-        return false;
-    };
-    if rest.len() < 11 {
-        return false;
-    }
-    let (head, rand) = rest.split_at(rest.len() - 8);
-    rand.iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && head.len() >= 3
-        && head[0] == b'.'
-        && head[head.len() - 1] == b'.'
-}
-
-pub fn is_lock(name: &[u8]) -> bool {
-    name.ends_with(b".lock")
-}
-
-/// The original file's name for a backup name, or `None` if `name` is not
-/// a backup: `{orig}{suffix}`, `{orig}.{YYYYMMDD-HHMMSS}{suffix}` or
-/// `{orig}.{YYYYMMDD-HHMMSS}-{N}{suffix}`.
-pub fn backup_original<'a>(name: &'a [u8], suffix: &[u8]) -> Option<&'a [u8]> {
-    let base = name.strip_suffix(suffix).filter(|b| !b.is_empty())?;
-    if let Some(dot) = base.iter().rposition(|&c| c == b'.') {
-        if dot > 0 && is_stamp(&base[dot + 1..]) {
-            return Some(&base[..dot]);
-        }
-    }
-    Some(base)
-}
-
-fn is_stamp(s: &[u8]) -> bool {
-    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
-    if s.len() < 15 || s[8] != b'-' || !digits(&s[..8]) || !digits(&s[9..15]) {
-        return false;
-    }
-    match &s[15..] {
-        [] => true,
-        [b'-', n @ ..] => digits(n),
-        _ => false,
-    }
+fn stamp_key(name: &[u8], suffix: &[u8]) -> StampKey {
+    names::parse_backup(name, suffix)
+        .and_then(|b| b.stamp)
+        .unwrap_or_default()
 }
 
 /// Which kind of debris `name` is, among the kinds asked for. Temp and
 /// lock names take precedence, so such a file is never treated as a backup.
 fn classify(name: &[u8], o: &Options) -> Option<Kind> {
-    if is_temp(name) {
+    if names::is_temp(name) {
         return o.temps.then_some(Kind::Temp);
     }
-    if is_lock(name) {
+    if names::is_lock(name) {
         return o.locks.then_some(Kind::Lock);
     }
-    if o.backups && backup_original(name, o.backup_suffix.as_bytes()).is_some() {
+    if o.backups && names::parse_backup(name, o.backup_suffix.as_bytes()).is_some() {
         return Some(Kind::Backup);
     }
     None
@@ -637,7 +577,9 @@ impl Run<'_> {
         let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::new();
         for (i, c) in cands.iter().enumerate() {
             if c.kind == Kind::Backup {
-                if let Some(orig) = backup_original(c.name.as_bytes(), suffix) {
+                if let Some(orig) =
+                    names::parse_backup(c.name.as_bytes(), suffix).map(|b| b.original)
+                {
                     groups.entry(orig).or_default().push(i);
                 }
             }
@@ -1007,30 +949,18 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(is_temp(b".cfg.json.abcd1234.awrite-tmp"));
-        assert!(!is_temp(b".cfg.json.abcd123.awrite-tmp"));
-        assert!(!is_temp(b"..abcd1234.awrite-tmp"));
-        assert!(!is_temp(b"cfg.json.abcd1234.awrite-tmp"));
         let s = b".backup";
-        assert_eq!(backup_original(b"a.json.backup", s), Some(&b"a.json"[..]));
+        let orig = |n: &[u8]| names::parse_backup(n, s).map(|b| b.original.to_vec());
         assert_eq!(
-            backup_original(b"a.json.20250101-010203.backup", s),
-            Some(&b"a.json"[..])
+            orig(b"a.json.20250101-010203-12.backup"),
+            Some(b"a.json".to_vec())
         );
+        // Not a name awrite makes: the whole base is the "original", so
+        // it groups alone and is never taken for a.json's.
         assert_eq!(
-            backup_original(b"a.json.20250101-010203-12.backup", s),
-            Some(&b"a.json"[..])
+            orig(b"a.json.20250101-010203-.backup"),
+            Some(b"a.json.20250101-010203-".to_vec())
         );
-        assert_eq!(
-            backup_original(b"a.json.20250101-010203-.backup", s),
-            Some(&b"a.json.20250101-010203-"[..])
-        );
-        assert_eq!(
-            backup_original(b".20250101-010203.backup", s),
-            Some(&b".20250101-010203"[..])
-        );
-        assert_eq!(backup_original(b".backup", s), None);
-        assert_eq!(backup_original(b"a.bak", s), None);
         assert_eq!(
             stamp_key(b"a.20250101-000000-2.backup", s),
             (b"20250101-000000".to_vec(), 2)

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod housekeep;
 pub mod lock;
 pub mod log;
+pub mod names;
 pub mod out;
 pub mod signals;
 pub mod sys;

@@ -81,11 +81,9 @@ impl Default for Options {
     }
 }
 
-/// `{target}.lock`, beside the (resolved) target.
+/// `{target}.lock`, beside the (resolved) target (see `names`).
 pub fn default_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".lock");
-    PathBuf::from(s)
+    crate::names::lock_path(target)
 }
 
 /// Does `lock_path` name the target itself (same inode, or the same name

@@ -4,6 +4,7 @@
 #   aw.phase=1  mount the disk, write the old content, sync, run awrite,
 #               and crash the kernel the moment awrite exits 0
 #   aw.phase=2  mount the disk (log/journal replay) and print f
+#   aw.phase=probe  print AWRITE-PROBE-OK and power off (does KVM work?)
 #   aw.fs=btrfs|ext4|xfs   aw.mode=plain|stream|append   aw.crash=c|b
 # Every line the host parses starts with "AWRITE-".
 
@@ -31,11 +32,17 @@ for arg in $(cat /proc/cmdline); do
     esac
 done
 
+if [ "$phase" = probe ]; then
+    echo "AWRITE-PROBE-OK"
+    poweroff -f
+    sleep 5
+fi
+
 # Modules in dependency order (the host resolved them); a module the
 # kernel has built in or that does not fit this CPU just fails here.
-while read -r m; do
+for m in $(cat /modules/base "/modules/$fs" 2>/dev/null); do
     insmod "/modules/$m" 2>/dev/null
-done </modules/list
+done
 
 i=0
 while [ ! -b /dev/vda ]; do

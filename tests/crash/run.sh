@@ -8,6 +8,7 @@
 #   tests/crash/run.sh [--tries N|FS=N,...] [--fs btrfs,ext4,xfs]
 #                      [--modes plain,stream,append] [--crash c|b]
 #                      [--kernel VMLINUZ [--modules DIR]] [--workdir DIR]
+#                      [--accel kvm|tcg]
 #                      BINARY
 #
 # Exit 0: no violation; 1: at least one violation; 2: a try could not be
@@ -25,9 +26,10 @@ modules=
 work=${AWRITE_CRASH_WORKDIR:-/var/tmp/awrite-crash}
 timeout_s=${AWRITE_CRASH_TIMEOUT:-300}
 binary=
+accel=
 
 usage() {
-    sed -n '8,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '8,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 64
 }
 
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
         --kernel) kernel=${2:?}; shift 2 ;;
         --modules) modules=${2:?}; shift 2 ;;
         --workdir) work=${2:?}; shift 2 ;;
+        --accel) accel=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         -*) echo "run.sh: unknown option $1" >&2; usage ;;
         *) [ -z "$binary" ] || usage; binary=$1; shift ;;
@@ -166,23 +169,41 @@ if [ ! -f "$initrd" ]; then
             cp -L "$lib" "$stage$lib"
         done
     mknod "$stage/dev/console" c 5 1 2>/dev/null || true
-    # virtio (PCI, block) and the three file systems, dependencies first.
-    for m in virtio_pci virtio_blk btrfs ext4 xfs; do
-        modprobe -d "$mbase" -S "$mver" --show-depends "$m"
-    done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' >"$stage/modules/paths"
-    while read -r ko; do
-        cp "$ko" "$stage/modules/"
-        basename "$ko"
-    done <"$stage/modules/paths" >"$stage/modules/list"
-    rm "$stage/modules/paths"
-    (cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$initrd.tmp"
-    mv "$initrd.tmp" "$initrd"
+    # virtio (PCI, block) and the three file systems, dependencies first:
+    # modules/base for the disk, modules/FS for each file system (a boot
+    # loads only its own: under TCG every module costs boot time).
+    for group in base btrfs ext4 xfs; do
+        case $group in base) mods="virtio_pci virtio_blk" ;; *) mods=$group ;; esac
+        for m in $mods; do
+            modprobe -d "$mbase" -S "$mver" --show-depends "$m"
+        done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' |
+            while read -r ko; do
+                [ -f "$stage/modules/$(basename "$ko")" ] || cp "$ko" "$stage/modules/"
+                basename "$ko"
+            done >"$stage/modules/$group"
+    done
+    (cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$initrd.$$"
+    mv "$initrd.$$" "$initrd"
     rm -rf "$stage"
 fi
 log "initramfs $initrd ($(du -h "$initrd" | cut -f1))"
 
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
-log "accelerator: $accel"
+# KVM when it really runs a guest: a /dev/kvm that opens may still fail
+# (nested: "failed to set MSR 0x10a" with -cpu host/max) or hang, so one
+# short probe boot decides; otherwise TCG (about 15 s a boot on 2 cores).
+cpu_for() { if [ "$1" = kvm ]; then echo host,-arch-capabilities; else echo max; fi; }
+if [ -z "$accel" ]; then
+    accel=tcg
+    if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
+        timeout 30 qemu-system-x86_64 -accel kvm -cpu "$(cpu_for kvm)" -m 512 \
+            -nographic -no-reboot -no-user-config -nic none -kernel "$kernel" -initrd "$initrd" \
+            -append "console=ttyS0 panic=-1 quiet aw.phase=probe" </dev/null 2>&1 |
+        grep -q AWRITE-PROBE-OK; then
+        accel=kvm
+    fi
+fi
+cpu=$(cpu_for "$accel")
+log "accelerator: $accel (-cpu $cpu)"
 
 # --- 4. the tries -------------------------------------------------------------
 run_dir=$work/runs/$(date +%Y%m%d-%H%M%S)-$$
@@ -196,11 +217,11 @@ boot() {
     local t0 rc=0
     t0=$(date +%s%N)
     timeout "$timeout_s" qemu-system-x86_64 \
-        -accel "$accel" -cpu max -smp 1 -m 512 \
+        -accel "$accel" -cpu "$cpu" -smp 1 -m 512 \
         -nographic -no-reboot -no-user-config \
         -kernel "$kernel" -initrd "$initrd" \
         -append "console=ttyS0 panic=-1 quiet aw.phase=$1 aw.fs=$2 aw.mode=$3 aw.crash=$crash" \
-        -drive "file=$img,format=raw,if=virtio" \
+        -drive "file=$img,format=raw,if=virtio" -nic none \
         </dev/null >"$4" 2>&1 || rc=$?
     boot_total=$((boot_total + ($(date +%s%N) - t0) / 1000000))
     boots=$((boots + 1))
@@ -241,15 +262,15 @@ for fs in "${fss[@]}"; do
             what=
             if ! boot 1 "$fs" "$mode" "$l1"; then
                 what="error: boot 1 failed or timed out (see $l1)"
-            elif grep -q '^AWRITE-ERROR' "$l1"; then
-                what="error: $(grep -m1 '^AWRITE-ERROR' "$l1" | tr -d '\r')"
-            elif grep -q '^AWRITE-EXIT' "$l1"; then
-                what="error: awrite $(grep -m1 '^AWRITE-EXIT' "$l1" | tr -d '\r') (see $l1)"
-            elif ! grep -q '^AWRITE-PHASE1' "$l1" ||
+            elif grep -q 'AWRITE-ERROR' "$l1"; then
+                what="error: $(grep -m1 -o 'AWRITE-ERROR.*' "$l1" | tr -d '\r')"
+            elif grep -q 'AWRITE-EXIT' "$l1"; then
+                what="error: awrite $(grep -m1 -o 'AWRITE-EXIT.*' "$l1" | tr -d '\r') (see $l1)"
+            elif ! grep -q 'AWRITE-PHASE1' "$l1" ||
                 ! grep -qE 'sysrq: (Trigger a crash|Resetting)' "$l1"; then
                 what="error: no crash after awrite (see $l1)"
             elif ! boot 2 "$fs" "$mode" "$l2" ||
-                ! grep -q '^AWRITE-DONE' "$l2"; then
+                ! grep -q 'AWRITE-DONE' "$l2"; then
                 what="error: boot 2 failed (see $l2)"
             fi
             if [ -n "$what" ]; then
@@ -258,8 +279,8 @@ for fs in "${fss[@]}"; do
                 echo "$fs $mode #$t: $what"
                 continue
             fi
-            res=$(grep -m1 '^AWRITE-RESULT' "$l2" | tr -d '\r')
-            got=$(grep -m1 '^AWRITE-HEX' "$l2" | tr -d '\r' | sed 's/^AWRITE-HEX *//')
+            res=$(grep -m1 -o 'AWRITE-RESULT.*' "$l2" | tr -d '\r')
+            got=$(grep -m1 -o 'AWRITE-HEX.*' "$l2" | tr -d '\r' | sed 's/^AWRITE-HEX *//')
             case "$res" in
                 *exists=0*) desc="f is missing" ;;
                 *) desc="f has ${res##*size=} bytes: $got" ;;
