@@ -216,8 +216,11 @@ impl TempFile {
             armed: true,
         };
         // A live writer holds a flock on its temp file, so housekeeping can
-        // tell an in-progress write from debris.
-        let _ = sys::flock(tmp.file.as_raw_fd(), sys::LockOp::Exclusive, false);
+        // tell an in-progress write from debris. Waiting, not a try: a named
+        // temp file is visible before this call, and a housekeep probe
+        // (try-lock, then release) in that instant must delay our lock, not
+        // cancel it. Nothing else ever holds the lock of a fresh temp file.
+        let _ = sys::flock(tmp.file.as_raw_fd(), sys::LockOp::Exclusive, true);
         log::debug(
             &format!("Created temp file {}", tmp.describe()),
             &[("temp_file", json!(tmp.describe()))],
