@@ -277,7 +277,8 @@ fn simple_mode_touches_nothing_until_eof() {
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write;
     stdin.write_all(b"partial").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // It has read what there is and waits for more.
+    wait_blocked_in(child.id(), &["read"], Some(0));
     // No temp file, no lock file yet.
     assert_eq!(env.ls(), ["t"]);
     // The producer dies: awrite sees EOF with data and writes it; a producer
@@ -628,7 +629,7 @@ fn waits_for_the_lock_then_writes() {
     let mut child = child;
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"after\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_blocked_in(child.id(), &["flock"], None);
     assert!(
         child.try_wait().unwrap().is_none(),
         "awrite must wait for the lock"
@@ -787,7 +788,8 @@ fn sigkill_during_stream_leaves_target_whole() {
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write;
     stdin.write_all(&vec![b'n'; 1 << 20]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // All of it consumed (written to the temp file); waiting for more.
+    wait_blocked_in(child.id(), &["read", "splice"], Some(0));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     drop(stdin);
@@ -823,7 +825,7 @@ fn signal_test(sig: nix::sys::signal::Signal, stream: bool) {
     let mut stdin = child.stdin.take().unwrap();
     use std::io::Write;
     stdin.write_all(b"some data").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_blocked_in(child.id(), &["read", "splice"], Some(0));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
     let out = child.wait_with_output().unwrap();
     drop(stdin);
@@ -856,7 +858,7 @@ fn signal_while_waiting_for_the_lock() {
         .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"x").unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    wait_blocked_in(child.id(), &["flock"], None);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -820,7 +820,7 @@ fn a_live_o_tmpfile_writer_leaves_nothing_to_clean() {
     // With O_TMPFILE the temp file has no name while it is written.
     let env = Env::new();
     let (mut writer, input) = live_writer(&env, false);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_blocked_in(writer.id(), &["read", "splice"], Some(0));
     assert!(env.ls().is_empty(), "{:?}", env.ls());
     let out = env.cmd(HK).args(["--all", "--json"]).run().ok();
     assert_eq!(out.stdout(), "");

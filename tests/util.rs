@@ -234,3 +234,44 @@ pub fn o_tmpfile_supported(dir: &Path) -> bool {
         .open(dir)
         .is_ok()
 }
+
+/// Linux syscall numbers of the calls tests wait in.
+fn syscall_number(name: &str) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    let table: &[(&str, u64)] = &[("read", 0), ("flock", 73), ("splice", 275)];
+    #[cfg(target_arch = "aarch64")]
+    let table: &[(&str, u64)] = &[("read", 63), ("flock", 32), ("splice", 76)];
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, nr)| *nr)
+        .unwrap_or_else(|| panic!("no syscall number for {name}"))
+}
+
+/// Wait (10 s at most) until awrite process `pid` is ready for what a test
+/// does next: its signal thread runs, and its main thread is blocked in one
+/// of `calls` on descriptor `fd` when given (read from /proc/PID/syscall:
+/// "NR ARG1 ..."). The readiness signal for tests that signal or inspect a
+/// process mid-run, instead of a fixed sleep.
+pub fn wait_blocked_in(pid: u32, calls: &[&str], fd: Option<u64>) {
+    let want: Vec<u64> = calls.iter().map(|c| syscall_number(c)).collect();
+    for _ in 0..1000 {
+        let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        let mut f = sc.split_whitespace();
+        let nr = f.next().and_then(|n| n.parse::<u64>().ok());
+        let arg1 = f
+            .next()
+            .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+        if threads >= 2
+            && nr.is_some_and(|n| want.contains(&n))
+            && fd.is_none_or(|fd| arg1 == Some(fd))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("process {pid} never blocked in {calls:?}");
+}

@@ -110,15 +110,27 @@ apt_install qemu-system-x86 busybox-static btrfs-progs xfsprogs e2fsprogs cpio k
 
 # --- 2. the kernel and its modules ------------------------------------------
 # --kernel VMLINUZ (modules from --modules DIR, default /lib/modules/VERSION);
-# else an installed Debian 6.1 kernel from /boot; else linux-image-amd64's
-# kernel package, downloaded with apt-get and unpacked under the workdir
-# (not installed: no initramfs-tools, no boot loader, /boot untouched).
+# else an installed Debian 6.1 kernel from /boot; else one unpacked under
+# the workdir by an earlier run; else linux-image-amd64's kernel package,
+# downloaded with apt-get and unpacked under the workdir (not installed:
+# no initramfs-tools, no boot loader, /boot untouched).
 mkdir -p "$work"
 if [ -z "$kernel" ]; then
     for k in $(ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -rV); do
         v=${k#/boot/vmlinuz-}
         if [ -d "/lib/modules/$v/kernel/fs/btrfs" ]; then
             kernel=$k
+            break
+        fi
+    done
+fi
+if [ -z "$kernel" ]; then
+    # One unpacked earlier (the newest), so a rerun needs no apt at all.
+    for k in $(ls "$work"/kernel/*/boot/vmlinuz-* 2>/dev/null | sort -rV); do
+        v=${k##*/vmlinuz-}
+        if [ -d "$work/kernel/$v/lib/modules/$v/kernel/fs/btrfs" ]; then
+            kernel=$k
+            modules=$work/kernel/$v/lib/modules/$v
             break
         fi
     done
