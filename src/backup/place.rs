@@ -1,0 +1,341 @@
+//! Putting a backup in place: a hard link of the old inode (awrite, free:
+//! the inode is never modified, since the target is replaced by rename),
+//! or an independent copy (reflink or plain copy into a temp file, then a
+//! rename or an exclusive link to the backup name).
+
+use std::ffi::OsString;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::commit::{self, Owner, Target, TempFile};
+use crate::error::{Error, Result};
+use crate::names::{self};
+use crate::sys::{self, Errno};
+use crate::{log, signals};
+
+use super::{join, plain_name, Made, Method, Options};
+
+pub(super) fn same_inode(a: &Metadata, b: &Metadata) -> bool {
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+pub(super) fn sync_dir(dir: &Path, durable: bool) -> Result<()> {
+    if durable {
+        commit::sync_dir(dir).map_err(|e| Error::io_op(dir.display(), "fsync", e))?;
+    }
+    Ok(())
+}
+
+/// A hard link under a temp name, removed on drop and on signals until it
+/// has been renamed into place.
+struct LinkTemp {
+    path: PathBuf,
+    armed: bool,
+    /// A shared flock on the linked inode while the temp name exists: by
+    /// the awrite convention, a temp file under flock is a write in
+    /// progress, not debris for `awrite-housekeep --clean-temps` (the link
+    /// carries the old file's mtime, so it looks old).
+    _marker: Option<File>,
+}
+
+/// Best effort: without read permission there is no marker, and the
+/// window it covers is a link and a rename long.
+fn marker(path: &Path) -> Option<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock on our own descriptor.
+    sys::flock(f.as_raw_fd(), sys::LockOp::Shared, false)
+        .ok()
+        .map(|()| f)
+}
+
+impl Drop for LinkTemp {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut reg = signals::registry();
+            let _ = std::fs::remove_file(&self.path);
+            reg.forget_temp(&self.path);
+        }
+    }
+}
+
+/// Errors of link(2) that mean "this cannot be linked, copy instead":
+/// another file system (EXDEV), protected_hardlinks or a file system
+/// without hard links (EPERM, EOPNOTSUPP), too many links (EMLINK).
+fn link_impossible(e: &io::Error) -> bool {
+    matches!(
+        sys::errno(e),
+        Some(Errno::EXDEV | Errno::EPERM | Errno::EMLINK | Errno::EOPNOTSUPP)
+    )
+}
+
+/// Put `src` at `dest` without ever replacing an existing file (EEXIST
+/// instead). A temp file of ours is moved there (rename without replace,
+/// whose own fallback is link + unlink); anything else gets a new link.
+fn link_noreplace(src: &Path, dest: &Path, src_is_temp: bool) -> io::Result<()> {
+    if src_is_temp {
+        sys::rename_noreplace(src, dest)
+    } else {
+        std::fs::hard_link(src, dest)
+    }
+}
+
+/// Give `src` a timestamped backup name with `link_noreplace`, trying
+/// `-1`, `-2`, ... while names are taken.
+fn place_stamped(
+    src: &Path,
+    target: &Target,
+    opts: &Options,
+    src_is_temp: bool,
+) -> Result<PathBuf> {
+    let stamp = names::stamp_now();
+    for n in 0..100_000 {
+        let dest = join(
+            target,
+            opts,
+            &names::stamped_backup_name(&target.name, &stamp, n, &opts.suffix),
+        );
+        match link_noreplace(src, &dest, src_is_temp) {
+            Ok(()) => return Ok(dest),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io_op(dest.display(), "cannot create backup", e)),
+        }
+    }
+    Err(Error::other(
+        target.display(),
+        format!("no free backup name for {stamp}"),
+    ))
+}
+
+/// Back up the current `target` by hard link. `Ok(None)`: linking is
+/// impossible here, copy instead.
+pub(super) fn by_link(
+    target: &Target,
+    opts: &Options,
+    dir: &Path,
+    current: &Metadata,
+    durable: bool,
+) -> Result<Option<PathBuf>> {
+    let shown = target.display();
+    let cannot = |e: &io::Error| {
+        log::debug(
+            &format!(
+                "Cannot hard-link {shown} into {}: {}; copying instead",
+                dir.display(),
+                crate::error::strerror(e)
+            ),
+            &[("target", json!(shown))],
+        )
+    };
+    if opts.timestamp {
+        return match place_stamped(&target.real, target, opts, false) {
+            Ok(p) => {
+                sync_dir(dir, durable)?;
+                Ok(Some(p))
+            }
+            Err(Error::Io { err, .. }) if link_impossible(&err) => {
+                cannot(&err);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let dest = join(target, opts, &plain_name(target, &opts.suffix));
+    if let Ok(m) = std::fs::symlink_metadata(&dest) {
+        if same_inode(&m, current) {
+            // Left by an earlier run whose rename of the target failed:
+            // the backup already is this very file.
+            return Ok(Some(dest));
+        }
+    }
+    let tmp = loop {
+        let mut reg = signals::registry();
+        let path = dir.join(names::temp_name(&plain_name(target, &opts.suffix)));
+        match std::fs::hard_link(&target.real, &path) {
+            Ok(()) => {
+                if let Ok(m) = std::fs::symlink_metadata(&path) {
+                    reg.add_temp(signals::Owned::new(&path, &m));
+                }
+                let _marker = marker(&path);
+                break LinkTemp {
+                    path,
+                    armed: true,
+                    _marker,
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) if link_impossible(&e) => {
+                drop(reg);
+                cannot(&e);
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(Error::io_op(
+                    dest.display(),
+                    format!("cannot create backup in {}", dir.display()),
+                    e,
+                ))
+            }
+        }
+    };
+    let mut tmp = tmp;
+    {
+        let mut reg = signals::registry();
+        std::fs::rename(&tmp.path, &dest)
+            .map_err(|e| Error::io_op(dest.display(), "cannot create backup", e))?;
+        tmp.armed = false;
+        reg.forget_temp(&tmp.path);
+    }
+    sync_dir(dir, durable)?;
+    Ok(Some(dest))
+}
+
+/// Open the file to back up without following a link that was swapped in.
+pub(super) fn open_source(path: &Path, shown: &str) -> Result<(File, Metadata)> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io_op(shown, "cannot read file to back up", e))?;
+    let m = f.metadata().map_err(|e| Error::io(shown, e))?;
+    Ok((f, m))
+}
+
+/// Copy `src` into `dst`: FICLONE where the file system shares extents,
+/// else copy_file_range/read-write (std's io::copy). Either way the copy
+/// is independent of later in-place changes to `src`.
+pub(super) fn clone_or_copy(src: &File, dst: &mut File) -> io::Result<Method> {
+    if sys::clone_into(src, dst).is_ok() {
+        return Ok(Method::Reflink);
+    }
+    let mut s = src;
+    io::copy(&mut s, dst)?;
+    Ok(Method::Copy)
+}
+
+/// The mode a copy gets: `--backup-mode` exactly, else the old mode. A
+/// copy owned by someone else than the original loses its set-user-ID /
+/// set-group-ID bits, as with cp(1): a root-owned setuid copy of a user's
+/// program would be a privilege escalation.
+fn copy_mode(opts_mode: Option<u32>, src: &Metadata, copy: &Metadata) -> u32 {
+    if let Some(m) = opts_mode {
+        return m;
+    }
+    let mut m = src.mode() & 0o7777;
+    if copy.uid() != src.uid() {
+        m &= !sys::S_ISUID;
+    }
+    if copy.gid() != src.gid() {
+        m &= !sys::S_ISGID;
+    }
+    m
+}
+
+/// A temp file in `dir` for the backup name `name`, owned (where allowed)
+/// and moded like `src` (see `copy_mode`).
+pub(super) fn copy_temp(
+    target: &Target,
+    dir: &Path,
+    shown: PathBuf,
+    name: OsString,
+    src_meta: &Metadata,
+    mode: Option<u32>,
+    owner: Owner,
+) -> Result<TempFile> {
+    let fake = Target {
+        given: shown,
+        real: dir.join(&name),
+        dir: dir.to_path_buf(),
+        name,
+        existing: Some(src_meta.clone()),
+    };
+    // Set-id bits are added only after the owner is known.
+    let start = mode.unwrap_or(src_meta.mode() & 0o1777);
+    let mut tmp = TempFile::create(&fake, start, owner)?;
+    let now = tmp
+        .file()
+        .metadata()
+        .map_err(|e| Error::io(target.display(), e))?;
+    let want = copy_mode(mode, src_meta, &now);
+    if want != start {
+        tmp.file()
+            .set_permissions(std::fs::Permissions::from_mode(want))
+            .map_err(|e| Error::io_op(target.display(), "cannot set mode of backup", e))?;
+    }
+    Ok(tmp)
+}
+
+/// Keep the source's access and modification times, so a copied backup
+/// looks like a linked one (its mtime is when its content was written).
+fn keep_times(file: &File, src: &Metadata) -> io::Result<()> {
+    use nix::sys::time::TimeSpec;
+    let ts = |s: i64, ns: i64| TimeSpec::new(s as _, ns as _);
+    nix::sys::stat::futimens(
+        file,
+        &ts(src.atime(), src.atime_nsec()),
+        &ts(src.mtime(), src.mtime_nsec()),
+    )
+    .map_err(crate::error::nix_io)
+}
+
+/// Back up the current `target` as an independent copy: temp file in the
+/// backup directory, data, fsync, then rename (plain) or exclusive link
+/// (timestamped), then fsync of the directory.
+pub(super) fn by_copy(
+    target: &Target,
+    opts: &Options,
+    dir: &Path,
+    owner: Owner,
+    durable: bool,
+) -> Result<Made> {
+    let shown = target.display();
+    let (src, meta) = open_source(&target.real, &shown)?;
+    let name = plain_name(target, &opts.suffix);
+    let dest = join(target, opts, &name);
+    let mut tmp = copy_temp(
+        target,
+        dir,
+        dest.clone(),
+        name.clone(),
+        &meta,
+        opts.mode,
+        owner,
+    )?;
+    let method = clone_or_copy(&src, tmp.file())
+        .map_err(|e| Error::io_op(&shown, format!("cannot back up to {}", dir.display()), e))?;
+    keep_times(tmp.file(), &meta)
+        .map_err(|e| Error::io_op(&shown, "cannot set backup times", e))?;
+    if durable {
+        tmp.sync_named(target)?;
+    }
+    let path = if opts.timestamp {
+        let named = tmp.name_synced(target, durable)?.to_path_buf();
+        let p = place_stamped(&named, target, opts, true)?;
+        drop(tmp); // the temp name goes; the backup name keeps the inode
+        sync_dir(dir, durable)?;
+        p
+    } else {
+        let fake = Target {
+            given: dest.clone(),
+            real: dest.clone(),
+            dir: dir.to_path_buf(),
+            name,
+            existing: None,
+        };
+        tmp.commit_copy(&fake, durable)?;
+        dest
+    };
+    Ok(Made {
+        path,
+        method,
+        bytes: meta.len(),
+    })
+}
