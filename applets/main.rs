@@ -17,7 +17,7 @@ pub const APPLETS: [&str; 5] = [
     "awrite-housekeep",
 ];
 
-fn main() {
+fn main() -> std::process::ExitCode {
     // First, before any thread exists: every thread inherits the mask.
     awrite_lib::signals::install();
     let mut os = std::env::args_os();
@@ -30,7 +30,7 @@ fn main() {
         Ok(a) => a,
         Err(e) => {
             awrite_lib::log::usage(&name, &e.detail());
-            std::process::exit(exit::FAILURE);
+            return exit_code(exit::FAILURE);
         }
     };
     let code = match name.as_str() {
@@ -46,5 +46,11 @@ fn main() {
             exit::UNKNOWN_APPLET
         }
     };
-    std::process::exit(code);
+    exit_code(code)
+}
+
+/// Exit statuses are 0..=255 (awrite-lock passes on a command's, or
+/// 128+N for a signal); anything else would be truncated by the kernel.
+fn exit_code(code: i32) -> std::process::ExitCode {
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE as u8))
 }

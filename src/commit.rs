@@ -255,7 +255,7 @@ impl TempFile {
                                 "cannot preserve owner {}:{}: {}",
                                 m.uid(),
                                 m.gid(),
-                                crate::error::strerror(&crate::error::nix_io(e))
+                                crate::error::strerror(&sys::error(e))
                             ),
                         )
                         .with_hint("Run as root, or use --try-preserve-owner to ignore this"))

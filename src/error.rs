@@ -237,11 +237,6 @@ fn errno_hint(err: &io::Error) -> Option<&'static str> {
     })
 }
 
-/// `nix` errors as `io::Error`, so one `Error::Io` covers both.
-pub fn nix_io(e: nix::errno::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,10 +60,6 @@ pub fn get() -> &'static Log {
     LOG.get_or_init(|| Log::new(0, false, false))
 }
 
-pub fn json() -> bool {
-    get().json
-}
-
 pub fn enabled(level: Level) -> bool {
     get().level >= level
 }

@@ -45,12 +45,6 @@ pub struct Options {
     pub backup: Option<backup::Options>,
 }
 
-/// What happened, for the caller's log line.
-#[derive(Debug)]
-pub struct Report {
-    pub bytes: u64,
-}
-
 enum Input {
     Stdin(ManuallyDrop<File>),
     File(File),
@@ -113,7 +107,7 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
     Ok(buf.len() <= SPILL_THRESHOLD)
 }
 
-pub fn run(opts: &Options) -> Result<Report> {
+pub fn run(opts: &Options) -> Result<()> {
     let input = Input::open(opts.input.as_ref())?;
     let mut target = commit::resolve(&opts.target, opts.follow)?;
     target.check_writable()?;
@@ -208,5 +202,5 @@ pub fn run(opts: &Options) -> Result<Report> {
             ("lock_file", json!(lock_path.display().to_string())),
         ],
     );
-    Ok(Report { bytes })
+    Ok(())
 }

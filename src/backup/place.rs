@@ -283,7 +283,7 @@ fn keep_times(file: &File, src: &Metadata) -> io::Result<()> {
         &ts(src.atime(), src.atime_nsec()),
         &ts(src.mtime(), src.mtime_nsec()),
     )
-    .map_err(crate::error::nix_io)
+    .map_err(sys::error)
 }
 
 /// Back up the current `target` as an independent copy: temp file in the

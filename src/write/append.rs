@@ -20,7 +20,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{copy_rest, input_name, read_bounded, Input, Options, Report};
+use super::{copy_rest, input_name, read_bounded, Input, Options};
 use crate::commit::{Owner, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::{lock, log, sys};
@@ -92,7 +92,7 @@ pub(super) fn run(
     input: &Input,
     target: &Target,
     lock_path: &Path,
-) -> Result<Report> {
+) -> Result<()> {
     let shown = target.display();
     let data = read_input(opts, input, target)?;
     if data.len() == 0 && !opts.allow_empty {
@@ -144,5 +144,5 @@ pub(super) fn run(
             ("lock_file", json!(lock_path.display().to_string())),
         ],
     );
-    Ok(Report { bytes })
+    Ok(())
 }
