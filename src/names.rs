@@ -314,3 +314,46 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// File names as a file system allows them: any bytes but '/' and NUL.
+    fn file_name() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
+            1..240,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn temp_names_round_trip(name in file_name()) {
+            let t = temp_name(OsStr::from_bytes(&name));
+            prop_assert!(t.len() <= NAME_MAX);
+            prop_assert!(is_temp(t.as_bytes()));
+            prop_assert!(!is_lock(t.as_bytes()));
+            prop_assert!(parse_backup(t.as_bytes(), DEFAULT_BACKUP_SUFFIX.as_bytes()).is_none());
+        }
+
+        #[test]
+        fn backup_names_round_trip(name in file_name(), n in 0u32..1000, suffix in "[.~][a-z]{0,6}") {
+            prop_assume!(check_suffix(&suffix).is_ok());
+            let f = OsStr::from_bytes(&name);
+            let plain = backup_name(f, &suffix);
+            prop_assert_eq!(backup_of(plain.as_bytes(), &name, suffix.as_bytes()), Some(None));
+            let st = stamped_backup_name(f, "20260102-030405", n, &suffix);
+            let key = (b"20260102-030405".to_vec(), u64::from(n));
+            prop_assert_eq!(backup_of(st.as_bytes(), &name, suffix.as_bytes()), Some(Some(key.clone())));
+            let b = parse_backup(st.as_bytes(), suffix.as_bytes()).unwrap();
+            prop_assert_eq!(b.original, &name[..]);
+            prop_assert_eq!(b.stamp, Some(key));
+            // A backup is never taken for a lock or temp file.
+            prop_assert!(!is_temp(st.as_bytes()) && !is_lock(st.as_bytes()));
+        }
+    }
+}

@@ -1428,3 +1428,40 @@ fn unnamed_temp_file_is_synced_after_its_link() {
         );
     }
 }
+
+// ---- Property tests (PRD 10.5) ----
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any bytes (NULs, invalid UTF-8, no final newline) come out exactly,
+    /// in simple and in streaming mode.
+    #[test]
+    fn arbitrary_input_round_trips(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..70_000), stream in proptest::prelude::any::<bool>()) {
+        let env = Env::new();
+        let args: &[&str] = if stream { &["--stream", "t"] } else { &["t"] };
+        env.cmd("awrite").args(args).stdin(&data).run().ok();
+        proptest::prop_assert_eq!(std::fs::read(env.path("t")).unwrap(), data);
+        proptest::prop_assert_eq!(env.ls(), ["t"]);
+    }
+}
+
+/// Sizes at the spill threshold (16 MiB), where simple mode switches from
+/// memory to the temp file, and empty input with --allow-empty.
+#[test]
+fn inputs_at_the_spill_threshold_round_trip() {
+    const SPILL: usize = 16 << 20;
+    let env = Env::new();
+    for n in [0, SPILL - 1, SPILL, SPILL + 1] {
+        let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
+        for mode in ["", "--stream"] {
+            let args: Vec<&str> = [mode, "--allow-empty", "t"]
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect();
+            env.cmd("awrite").args(&args).stdin(&data).run().ok();
+            assert!(std::fs::read(env.path("t")).unwrap() == data, "{n} {mode}");
+        }
+    }
+    assert_eq!(env.ls(), ["t"]);
+}

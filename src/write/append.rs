@@ -87,12 +87,7 @@ fn open_old(target: &Target) -> Result<Option<File>> {
     }
 }
 
-pub(super) fn run(
-    opts: &Options,
-    input: &Input,
-    target: &Target,
-    lock_path: &Path,
-) -> Result<()> {
+pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Path) -> Result<()> {
     let shown = target.display();
     let data = read_input(opts, input, target)?;
     if data.len() == 0 && !opts.allow_empty {
