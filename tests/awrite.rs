@@ -928,7 +928,7 @@ fn sigterm_during_rename_commits_whole_and_cleans_up() {
     );
     let pid = wait_in_trace(&env, "rename", 1);
     kill(pid, libc_sigterm());
-    let out = Out(child.wait_with_output().unwrap());
+    let out = child.wait();
     assert_eq!(out.code(), 0, "stderr: {}", out.stderr());
     assert_eq!(env.read("sigterm-rename-target"), "new");
     assert_eq!(ls_but_trace(&env), ["sigterm-rename-target"]);
@@ -1108,42 +1108,16 @@ fn waiting_notice_shown_on_a_terminal_by_default() {
 
 // ---- CONTRACT 12: what awrite may delete, and the promises around it ----
 
-/// `awrite ARGS` under strace: `trace` names the syscalls written to
-/// `trace.txt` (entry lines appear before an injected delay, so they serve
-/// as the readiness signal), `inject` is strace's `-e inject=` spec.
-fn traced(env: &Env, trace: &str, inject: Option<&str>, args: &[&str], stdin: &str) -> Child {
-    assert!(have("strace"), "strace is needed (apt-get install strace)");
-    let mut c = Command::new("strace");
-    c.args([
-        "-f",
-        "-qq",
-        "-o",
-        "trace.txt",
-        "-e",
-        &format!("trace={trace}"),
-    ]);
-    if let Some(i) = inject {
-        c.args(["-e", &format!("inject={i}")]);
+/// `awrite ARGS` under strace, tracing the syscalls `trace` (see
+/// `util::traced`), with `inject` as strace's `-e inject=` spec.
+fn traced(env: &Env, trace: &str, inject: Option<&str>, args: &[&str], stdin: &str) -> Traced {
+    let trace = format!("trace={trace}");
+    let inject = inject.map(|i| format!("inject={i}"));
+    let mut sargs = vec!["-e", trace.as_str()];
+    if let Some(i) = &inject {
+        sargs.extend(["-e", i.as_str()]);
     }
-    // strace runs BIN by path: argv[0] ends in "awrite".
-    c.arg("--")
-        .arg(BIN)
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child
+    crate::util::traced(env, "awrite", &sargs, args, stdin.as_bytes())
 }
 
 /// Wait until `trace.txt` has `n` lines containing `needle`; the traced
@@ -1256,7 +1230,7 @@ fn signal_cleanup_never_deletes_a_data_file_named_as_lock() {
     );
     let pid = wait_in_trace(&env, "linkat(", 1);
     kill(pid, libc_sigterm());
-    let out = Out(child.wait_with_output().unwrap());
+    let out = child.wait();
     assert_eq!(out.code(), 3, "{}", out.stderr());
     assert_eq!(out.stderr(), "Interrupted\n");
     assert_eq!(env.read("precious.txt"), "content\n");
@@ -1311,7 +1285,7 @@ fn signal_after_the_rename_finishes_and_exits_0() {
         "the delayed fsync is the directory's"
     );
     kill(pid, libc_sigterm());
-    let out = Out(child.wait_with_output().unwrap());
+    let out = child.wait();
     assert_eq!(out.code(), 0, "{}", out.stderr());
     snap!("awrite_signal_after_rename", out.stderr());
     assert_eq!(env.read("t"), "new\n");
@@ -1369,15 +1343,14 @@ fn unnamed_temp_file_is_synced_after_its_link() {
     env.write("t", "old\n");
     for args in [&["t"][..], &["--stream", "t"], &["--append", "t"]] {
         let _ = std::fs::remove_file(env.path("trace.txt"));
-        let out = Out(traced(
+        let out = traced(
             &env,
             "write,splice,copy_file_range,sendfile,linkat,fsync,fdatasync,rename,renameat,renameat2",
             None,
             args,
             "new\n",
         )
-        .wait_with_output()
-        .unwrap())
+        .wait()
         .ok();
         drop(out);
         let t = env.read("trace.txt");

@@ -9,32 +9,8 @@ use std::process::{Command, Stdio};
 
 use crate::util::*;
 
-/// Run `applet ARGS` under strace with `strace_args` (injections, -P
-/// filters); the trace goes to `trace.txt` in the test dir. The applet
-/// name comes from a symlink farm outside the test dir.
 fn traced(env: &Env, applet: &str, strace_args: &[&str], args: &[&str], stdin: &str) -> Out {
-    assert!(have("strace"), "strace is needed (apt-get install strace)");
-    let farm = tempfile::tempdir().unwrap();
-    let bin = symlink_farm(farm.path());
-    let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-o", "trace.txt"])
-        .args(strace_args)
-        .arg("--")
-        .arg(bin.join(applet))
-        .args(args)
-        .current_dir(env.dir.path())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut i = child.stdin.take().unwrap();
-        let _ = i.write_all(stdin.as_bytes());
-    }
-    Out(child.wait_with_output().unwrap())
+    crate::util::traced(env, applet, strace_args, args, stdin.as_bytes()).wait()
 }
 
 fn abs(env: &Env, rel: &str) -> String {

@@ -759,12 +759,18 @@ fn lock_file_naming_data_is_never_deleted() {
     assert_eq!(env.read("data.json"), "{\"n\":1}\n");
     // flock(1)'s idiom of a script locking itself: opened read-only, so the
     // script can still be executed (no ETXTBSY), and it survives.
-    env.write("s.sh", "#!/bin/sh\necho ran \"$@\"\n");
-    std::fs::set_permissions(
-        env.path("s.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    // Written by a child process: a descriptor open for writing in this
+    // (multi-threaded) test process could be inherited by a concurrent
+    // fork and make the exec below fail with ETXTBSY.
+    let st = Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\necho ran \"$@\"\\n' > s.sh && chmod 755 s.sh",
+        ])
+        .current_dir(env.dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
     let out = env
         .cmd("awrite-lock")
         .args(["-n", "--lock-file", "s.sh", "s.sh", "--", "./s.sh", "x"])

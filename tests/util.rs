@@ -275,3 +275,48 @@ pub fn wait_blocked_in(pid: u32, calls: &[&str], fd: Option<u64>) {
     }
     panic!("process {pid} never blocked in {calls:?}");
 }
+
+/// `applet ARGS` running under strace with `strace_args` (injections, -P
+/// filters, `-e trace=`), its trace in `trace.txt` in the test dir (entry
+/// lines appear before an injected delay, so they can serve as a readiness
+/// signal). The applet name comes from a symlink farm outside the test
+/// dir; `stdin` is written and closed.
+pub struct Traced {
+    pub child: std::process::Child,
+    _farm: tempfile::TempDir,
+}
+
+pub fn traced(
+    env: &Env,
+    applet: &str,
+    strace_args: &[&str],
+    args: &[&str],
+    stdin: &[u8],
+) -> Traced {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let farm = tempfile::tempdir().unwrap();
+    let bin = symlink_farm(farm.path());
+    let mut child = Command::new("strace")
+        .args(["-f", "-qq", "-o", "trace.txt"])
+        .args(strace_args)
+        .arg("--")
+        .arg(bin.join(applet))
+        .args(args)
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut i = child.stdin.take().unwrap();
+    let _ = i.write_all(stdin);
+    Traced { child, _farm: farm }
+}
+
+impl Traced {
+    pub fn wait(self) -> Out {
+        Out(self.child.wait_with_output().unwrap())
+    }
+}

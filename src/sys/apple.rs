@@ -10,20 +10,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::libc;
-use nix::sys::signal::SigSet;
 
 use super::unix::{errno, Errno};
 
+// clonefile(2) creates its destination; awrite copies into a temp file
+// that already has its final mode and owner, so macOS copies.
+pub use super::posix::{
+    clone_into, command_line, lock_holder, name_unnamed, umask, unnamed_temp, wait_signal,
+};
+
 fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| super::error(Errno::EINVAL))
-}
-
-pub fn unnamed_temp(_dir: &Path) -> io::Result<Option<File>> {
-    Ok(None)
-}
-
-pub fn name_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
 }
 
 pub fn sync(file: &File) -> io::Result<()> {
@@ -61,34 +58,6 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// clonefile(2) creates its destination; awrite's copies go into a temp
-/// file that already exists with its final mode and owner, so they are
-/// copied.
-pub fn clone_into(_src: &File, _dst: &File) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-pub fn lock_holder(_dev: u64, _ino: u64) -> Option<i32> {
-    None
-}
-
-pub fn command_line(_pid: i32) -> Option<String> {
-    None
-}
-
 pub fn become_subreaper() -> bool {
     false
-}
-
-pub fn umask() -> Option<u32> {
-    None
-}
-
-pub fn wait_signal(set: &SigSet) -> (i32, bool) {
-    loop {
-        // macOS has no sigwaitinfo: the sender is unknown.
-        if let Ok(sig) = set.wait() {
-            return (sig as i32, false);
-        }
-    }
 }

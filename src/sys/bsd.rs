@@ -6,15 +6,9 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use nix::sys::signal::SigSet;
-
-pub fn unnamed_temp(_dir: &Path) -> io::Result<Option<File>> {
-    Ok(None)
-}
-
-pub fn name_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
+pub use super::posix::{
+    clone_into, command_line, lock_holder, name_unnamed, umask, unnamed_temp, wait_signal,
+};
 
 pub fn sync(file: &File) -> io::Result<()> {
     file.sync_all()
@@ -22,18 +16,6 @@ pub fn sync(file: &File) -> io::Result<()> {
 
 pub fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
-}
-
-pub fn clone_into(_src: &File, _dst: &File) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-pub fn lock_holder(_dev: u64, _ino: u64) -> Option<i32> {
-    None
-}
-
-pub fn command_line(_pid: i32) -> Option<String> {
-    None
 }
 
 #[cfg(target_os = "freebsd")]
@@ -53,16 +35,4 @@ pub fn become_subreaper() -> bool {
 #[cfg(not(target_os = "freebsd"))]
 pub fn become_subreaper() -> bool {
     false
-}
-
-pub fn umask() -> Option<u32> {
-    None
-}
-
-pub fn wait_signal(set: &SigSet) -> (i32, bool) {
-    loop {
-        if let Ok(sig) = set.wait() {
-            return (sig as i32, false);
-        }
-    }
 }

@@ -35,6 +35,9 @@ mod apple;
 #[cfg(target_vendor = "apple")]
 use apple as os;
 
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod posix;
+
 #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
 mod bsd;
 #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]

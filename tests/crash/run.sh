@@ -295,6 +295,7 @@ for fs in "${fss[@]}"; do
             got=$(grep -m1 -o 'AWRITE-HEX.*' "$l2" | tr -d '\r' | sed 's/^AWRITE-HEX *//')
             case "$res" in
                 *exists=0*) desc="f is missing" ;;
+                *size=0) desc="f is empty (0 bytes)" ;;
                 *) desc="f has ${res##*size=} bytes: $got" ;;
             esac
             if [[ $res == *exists=1* && $got == "${new_hex[$mode]}" ]]; then
