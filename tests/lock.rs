@@ -402,11 +402,10 @@ fn shell_command_without_shell_variable_uses_bin_sh() {
         .ok();
     assert_eq!(out.stdout(), "/bin/sh\n");
     // A set SHELL is used, as flock(1) does.
-    let shell = env.write(
+    let shell = env.script(
         "myshell",
         "#!/bin/sh\necho via-myshell\nexec /bin/sh \"$@\"\n",
     );
-    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = env
         .cmd("awrite-lock")
         .env("SHELL", &shell)
@@ -759,18 +758,7 @@ fn lock_file_naming_data_is_never_deleted() {
     assert_eq!(env.read("data.json"), "{\"n\":1}\n");
     // flock(1)'s idiom of a script locking itself: opened read-only, so the
     // script can still be executed (no ETXTBSY), and it survives.
-    // Written by a child process: a descriptor open for writing in this
-    // (multi-threaded) test process could be inherited by a concurrent
-    // fork and make the exec below fail with ETXTBSY.
-    let st = Command::new("sh")
-        .args([
-            "-c",
-            "printf '#!/bin/sh\\necho ran \"$@\"\\n' > s.sh && chmod 755 s.sh",
-        ])
-        .current_dir(env.dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    env.script("s.sh", "#!/bin/sh\necho ran \"$@\"\n");
     let out = env
         .cmd("awrite-lock")
         .args(["-n", "--lock-file", "s.sh", "s.sh", "--", "./s.sh", "x"])

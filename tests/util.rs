@@ -38,6 +38,25 @@ impl Env {
         p
     }
 
+    /// An executable script, written by a child process: a descriptor
+    /// open for writing in this (multi-threaded) test process could be
+    /// inherited by a concurrent fork and make its exec fail (ETXTBSY).
+    pub fn script(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        let st = Command::new("sh")
+            .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+            .arg(&p)
+            .stdin(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                c.wait()
+            })
+            .unwrap();
+        assert!(st.success());
+        p
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap()
     }

@@ -29,7 +29,7 @@ binary=
 accel=
 
 usage() {
-    sed -n '8,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '/^#   tests\/crash\/run.sh/,/^# 64: usage/p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 64
 }
 
