@@ -1,30 +1,39 @@
 //! awrite-lock: run a command while holding the lock `awrite TARGET` takes.
 
+use std::os::fd::RawFd;
+
 use argh::FromArgs;
 use awrite_lib::args::{parse_mode, wait_strategy, Spec};
-use awrite_lib::error::exit;
+use awrite_lib::error::{exit, Error};
+use awrite_lib::flock_compat::{self, FdOp};
 use awrite_lib::{exec, lock, log};
 
 use crate::common;
+use crate::lock_args::{self, Mode, Split};
 
 #[derive(FromArgs)]
 #[argh(
     description = "Run COMMAND while holding the lock that 'awrite TARGET' takes (flock(2) on \
-TARGET.lock), then release it and delete the lock file. The command comes after '--' \
-(awrite-lock [OPTIONS] TARGET -- COMMAND [ARGS...]) or as one shell string with -c. \
-An awrite or awrite-lock on TARGET run by the command uses the held lock without waiting.",
+TARGET.lock; a TARGET named *.lock, or a directory, is locked itself), then release it and \
+delete the lock file if it is an empty one of ours. Options end at TARGET; everything after it \
+is the command: TARGET COMMAND [ARGS...], TARGET -- COMMAND [ARGS...], or TARGET -c 'COMMAND' \
+(util-linux flock(1)'s command line). With a descriptor number FD and no command, lock (or with \
+-u unlock) that open descriptor and exit, leaving the lock with it. An awrite or awrite-lock on \
+TARGET run by the command uses the held lock without waiting.",
     help_triggers("-h", "--help"),
     example = "{command_name} cfg.json -- sh -c 'jq .n+=1 cfg.json | awrite cfg.json'\n\
 {command_name} -w 10 counter -c 'echo $(( $(cat counter) + 1 )) | awrite counter'\n\
-{command_name} --shared data.db -- sqlite3 data.db .dump",
+{command_name} --shared data.db sqlite3 data.db .dump\n\
+( {command_name} -n 9 || exit 1; ./job ) 9>/run/job.lock",
     note = "Exit status: the command's; 128+N if it was killed by signal N; 2 (or -E N) if the \
 lock was not acquired; 126 if the command cannot be executed; 127 if it is not found; 1 for \
-usage or I/O errors.\n\
+usage or I/O errors. In FD mode: 0 once the lock is taken or released.\n\
 SIGINT, SIGTERM and SIGHUP are forwarded to the command, which is waited for.\n\
-See awrite-lock(1)."
+flock(1) spellings also work: -e for -x, --nb/--nonblock/--nonblocking for -n, --wait SECS for \
+-w SECS. See awrite-lock(1) for every difference from flock(1)."
 )]
 struct Args {
-    /// the file whose lock to take (it need not exist)
+    /// the file whose lock to take (it need not exist), a directory, or FD
     #[argh(positional, arg_name = "TARGET")]
     target: String,
 
@@ -32,11 +41,11 @@ struct Args {
     #[argh(option, short = 'c', arg_name = "COMMAND")]
     command: Option<String>,
 
-    /// wait for the lock, without limit (the default)
+    /// wait for the lock, without limit (the default; --wait SECS is -w SECS)
     #[argh(switch)]
     wait: bool,
 
-    /// fail at once (exit 2) if the lock is held
+    /// fail at once (exit 2) if the lock is held (also --nb, --nonblock)
     #[argh(switch, short = 'n')]
     no_wait: bool,
 
@@ -47,6 +56,18 @@ struct Args {
     /// take a shared lock (concurrent readers; excludes writers)
     #[argh(switch, short = 's')]
     shared: bool,
+
+    /// take an exclusive lock (the default; -e is the same)
+    #[argh(switch, short = 'x')]
+    exclusive: bool,
+
+    /// FD mode: release the lock held through descriptor FD
+    #[argh(switch, short = 'u')]
+    unlock: bool,
+
+    /// exec the command in place of awrite-lock, holding the lock (the lock file then stays)
+    #[argh(switch, short = 'F')]
+    no_fork: bool,
 
     /// lock this file instead of TARGET.lock
     #[argh(option, arg_name = "PATH")]
@@ -86,29 +107,36 @@ struct Args {
 }
 
 const SPEC: Spec = Spec {
-    short_values: &['c', 'w', 'E'],
-    long_values: &[
-        "command",
-        "timeout",
-        "lock-file",
-        "lock-mode",
-        "conflict-exit-code",
-    ],
+    short_values: lock_args::SHORT_VALUES,
+    long_values: lock_args::LONG_VALUES,
 };
 
-/// The options, plus the exit status for a lock not acquired.
-fn options(a: Args, after: Option<&[String]>) -> Result<(exec::Locked, i32), String> {
-    let argv = match (a.command, after) {
-        (Some(_), Some(_)) => return Err("-c and a command after -- cannot be combined".into()),
-        (Some(c), None) => exec::shell_argv(&c),
-        (None, Some([])) => return Err("no command after --".into()),
-        (None, Some(words)) => words.to_vec(),
-        (None, None) => {
-            return Err(
-                "no command given (use TARGET -- COMMAND [ARGS...] or TARGET -c 'COMMAND')".into(),
-            )
-        }
-    };
+/// What to do: run a command under a lock, or lock a descriptor (FD mode).
+enum Plan {
+    Run(exec::Locked),
+    Fd(RawFd, FdOp, lock::Wait),
+}
+
+/// Options that mean nothing in FD mode, where no file is opened, created
+/// or deleted and no command runs: refused rather than ignored.
+fn fd_mode_refusals(a: &Args) -> Option<&'static str> {
+    [
+        (a.lock_file.is_some(), "--lock-file"),
+        (a.lock_mode.is_some(), "--lock-mode"),
+        (a.keep_lock_file, "--keep-lock-file"),
+        (a.close, "--close"),
+        (a.no_fork, "--no-fork"),
+    ]
+    .into_iter()
+    .find_map(|(given, name)| given.then_some(name))
+}
+
+/// The plan, plus the exit status for a lock not acquired.
+fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
+    // argh saw the same switches; only split() knows their order (the last
+    // of -s, -x/-e, -u wins, as in flock(1)).
+    debug_assert_eq!(split.mode.is_some(), a.shared || a.exclusive || a.unlock);
+    let mode = split.mode.unwrap_or(Mode::Exclusive);
     let conflict = match a.conflict_exit_code.as_deref() {
         None => exit::LOCKED,
         Some(s) => match s.trim().parse::<i32>() {
@@ -117,12 +145,54 @@ fn options(a: Args, after: Option<&[String]>) -> Result<(exec::Locked, i32), Str
         },
     };
     let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
+    let shell = match (&a.command, split.shell) {
+        (Some(_), Some(_)) => return Err("-c given twice".into()),
+        (c, s) => c.clone().or(s),
+    };
+    let argv = match (shell, split.command) {
+        (Some(_), Some(_)) => {
+            return Err("-c and a command after the target cannot be combined".into())
+        }
+        (Some(c), None) => exec::shell_argv(&c),
+        (None, Some(words)) if words.is_empty() => return Err("no command after --".into()),
+        (None, Some(words)) => words,
+        (None, None) => {
+            let Ok(fd) = a.target.parse::<RawFd>() else {
+                return Err(
+                    "no command given (use TARGET COMMAND [ARGS...], TARGET -c 'COMMAND', or FD to lock an open descriptor)"
+                        .into(),
+                );
+            };
+            if let Some(opt) = fd_mode_refusals(&a) {
+                return Err(format!(
+                    "{opt} does not apply to FD mode (no file is opened or deleted, no command is run)"
+                ));
+            }
+            let op = match mode {
+                Mode::Unlock => FdOp::Unlock,
+                Mode::Shared => FdOp::Lock(lock::Kind::Shared),
+                Mode::Exclusive => FdOp::Lock(lock::Kind::Exclusive),
+            };
+            return Ok((Plan::Fd(fd, op, wait), conflict));
+        }
+    };
+    if mode == Mode::Unlock {
+        return Err(
+            "--unlock applies to FD mode only (the lock on TARGET is released when the command ends)"
+                .into(),
+        );
+    }
+    if a.no_fork && a.close {
+        return Err(
+            "--no-fork and --close conflict (the command is the process holding the lock)".into(),
+        );
+    }
     let locked = exec::Locked {
         target: a.target.into(),
         lock_file: a.lock_file.map(Into::into),
         lock: lock::Options {
             wait,
-            kind: if a.shared {
+            kind: if mode == Mode::Shared {
                 lock::Kind::Shared
             } else {
                 lock::Kind::Exclusive
@@ -132,35 +202,47 @@ fn options(a: Args, after: Option<&[String]>) -> Result<(exec::Locked, i32), Str
         },
         inherit: !a.close,
         argv,
+        no_fork: a.no_fork,
     };
-    Ok((locked, conflict))
+    Ok((Plan::Run(locked), conflict))
 }
 
 pub fn main(applet: &str, args: &[String]) -> i32 {
-    // Everything after the first `--` is the command: argh never sees it,
-    // so the command's own options cannot be taken for ours.
-    let (before, after) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], Some(&args[i + 1..])),
-        None => (args, None),
+    // Options end at the target; everything after it is the command, so
+    // the command's own options cannot be taken for ours.
+    let split = match lock_args::split(args) {
+        Ok(s) => s,
+        Err(msg) => return common::usage(applet, args, &msg),
     };
-    let a: Args = match common::parse(applet, before, &SPEC) {
+    let before = split.words.clone();
+    let a: Args = match common::parse(applet, &before, &SPEC) {
         Ok(a) => a,
         Err(code) => return code,
     };
     log::init(log::Log::new(a.verbose, a.quiet, a.json));
-    let (opts, conflict) = match options(a, after) {
+    // flock(1) is silent on a conflict unless --verbose: so are we with -q,
+    // or when -E says the caller expects conflicts (`-n -E 0` in cron).
+    let silent_conflict = a.quiet || (a.conflict_exit_code.is_some() && a.verbose == 0);
+    let (plan, conflict) = match options(a, split) {
         Ok(o) => o,
-        Err(msg) => return common::usage(applet, before, &msg),
+        Err(msg) => return common::usage(applet, &before, &msg),
     };
-    match exec::run_locked(&opts) {
+    let result = match plan {
+        Plan::Run(opts) => exec::run_locked(&opts),
+        Plan::Fd(fd, op, wait) => flock_compat::fd_mode(fd, op, &wait).map(|()| exit::OK),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             let code = match e.exit_code() {
                 exit::LOCKED => conflict,
                 c => c,
             };
-            // A later field of the same name replaces the default exit_code.
-            log::error(&e, &[("exit_code", serde_json::json!(code))]);
+            let not_acquired = matches!(e, Error::Locked { .. } | Error::Timeout { .. });
+            if !(not_acquired && silent_conflict) {
+                // A later field of the same name replaces the default exit_code.
+                log::error(&e, &[("exit_code", serde_json::json!(code))]);
+            }
             code
         }
     }

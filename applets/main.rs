@@ -5,6 +5,7 @@ mod backup;
 mod common;
 mod housekeep;
 mod lock;
+mod lock_args;
 
 use awrite_lib::error::exit;
 

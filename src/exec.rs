@@ -18,7 +18,7 @@
 //! lock file is kept whenever the command inherited the lock.
 
 use std::io;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::sys::{self, Errno};
-use crate::{commit, lock, log, signals};
+use crate::{lock, log, signals};
 
 /// Exit status when the command cannot be executed (found, but exec fails).
 pub const CANNOT_EXECUTE: i32 = 126;
@@ -191,6 +191,33 @@ pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> 
     })
 }
 
+/// `--no-fork`: replace this process with the command (the lock stays
+/// with the inherited descriptor), after restoring the signal mask the user
+/// gave us. Returns only when exec failed (126/127).
+pub fn exec_in_place(argv: &[String], env: &[(&str, String)]) -> Error {
+    let Some((prog, args)) = argv.split_first() else {
+        return Error::Usage("no command given".into());
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // exec() runs the hook in this process: from there to the exec, a
+    // signal kills us by default action (the command has not run, and the
+    // kernel releases the lock).
+    signals::restore_mask_on_exec(&mut cmd);
+    let e = cmd.exec();
+    // Back under the signal thread's handling for the error path.
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    exec_error(prog, e)
+}
+
 /// What `awrite-lock` was asked to do.
 #[derive(Clone, Debug)]
 pub struct Locked {
@@ -201,18 +228,17 @@ pub struct Locked {
     /// Hand the lock to the command (default; off with `--close`).
     pub inherit: bool,
     pub argv: Vec<String>,
+    /// `-F`/`--no-fork`: exec the command in place of awrite-lock, so it
+    /// holds the lock itself and nothing is left to delete the lock file.
+    pub no_fork: bool,
 }
 
 /// Take the lock `awrite TARGET` takes, run the command, release. Returns
 /// the exit status to pass on.
 pub fn run_locked(o: &Locked) -> Result<i32> {
-    let target = commit::resolve(&o.target, true)?;
-    let shown = target.display();
-    let lock_path = o
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| lock::default_path(&target.real));
-    let mut held = lock::acquire(&shown, &target.real, &lock_path, &o.lock)?;
+    let paths = crate::flock_compat::lock_paths(&o.target, o.lock_file.as_deref())?;
+    let (shown, lock_path) = (paths.shown, paths.lock_file);
+    let mut held = lock::acquire(&shown, &paths.target, &lock_path, &o.lock)?;
     let mut env = Vec::new();
     if o.inherit {
         env.push((lock::HELD_ENV, held.share_with_children()?));
@@ -237,6 +263,10 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
             ("command", json!(o.argv)),
         ],
     );
+    if o.no_fork {
+        // Only returns if exec failed; `held` is then dropped as below.
+        return Err(exec_in_place(&o.argv, &env));
+    }
     // On error (126/127) `held` is dropped, which releases the lock.
     let out = run(&o.argv, &env, o.inherit)?;
     if o.inherit {

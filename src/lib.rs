@@ -12,6 +12,7 @@ pub mod backup;
 pub mod commit;
 pub mod error;
 pub mod exec;
+pub mod flock_compat;
 pub mod housekeep;
 pub mod lock;
 pub mod log;

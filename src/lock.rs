@@ -397,7 +397,9 @@ fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
         Err(e) => return Err(open_error(path, e.into())),
     };
     let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
-    if !meta.file_type().is_file() {
+    // A directory is locked itself (awrite-lock DIR, as flock(1) does);
+    // `deletable` never lets it be removed.
+    if !meta.file_type().is_file() && !meta.is_dir() {
         return Err(Error::other(
             path.display(),
             "lock file is not a regular file",

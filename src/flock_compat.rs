@@ -1,0 +1,211 @@
+//! What `awrite-lock` needs to stand in for util-linux flock(1) (CONTRACT
+//! 14): which file a TARGET locks, and fd mode (`awrite-lock [-s|-x|-u] FD`,
+//! a lock on a descriptor the caller opened, left with that open file
+//! description when we exit).
+//!
+//! Lock targets: `FILE` locks `FILE.lock` (the lock `awrite FILE` takes); a
+//! FILE whose name ends in `.lock` is the lock file itself (flock's habit,
+//! so `awrite-lock x.lock` and `flock x.lock` exclude each other), and a
+//! directory is locked itself. Either way the lock then names the target,
+//! and `lock::acquire` never deletes the target.
+//!
+//! fd mode creates, opens and deletes nothing: flock(2) on the number given.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::lock::{self, Kind, Wait};
+use crate::sys::{self, Errno, LockOp};
+use crate::{commit, log};
+
+/// Where the lock for `target` lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockPaths {
+    /// The target as given, for messages.
+    pub shown: String,
+    /// The file (or directory) the lock protects, symlinks resolved.
+    pub target: PathBuf,
+    /// The file flock(2) is taken on.
+    pub lock_file: PathBuf,
+}
+
+/// Does the name end in `.lock` (so it is a lock file, not a file to
+/// protect with one)?
+pub fn is_lock_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".lock"))
+}
+
+/// The lock for awrite-lock's TARGET: `--lock-file` when given; else the
+/// directory itself, the `*.lock` file itself, or `{resolved target}.lock`.
+pub fn lock_paths(target: &Path, lock_file: Option<&Path>) -> Result<LockPaths> {
+    let shown = target.display().to_string();
+    // A directory (or a symlink to one) is locked itself, as flock(1)
+    // does: read-only, never created, never deleted.
+    if std::fs::metadata(target).is_ok_and(|m| m.is_dir()) {
+        let real = std::fs::canonicalize(target).map_err(|e| Error::io(&shown, e))?;
+        let lock_file = lock_file.map_or_else(|| real.clone(), Path::to_path_buf);
+        return Ok(LockPaths {
+            shown,
+            target: real,
+            lock_file,
+        });
+    }
+    let t = commit::resolve(target, true)?;
+    let lock_file = match lock_file {
+        Some(l) => l.to_path_buf(),
+        None if is_lock_name(&t.real) => t.real.clone(),
+        None => lock::default_path(&t.real),
+    };
+    Ok(LockPaths {
+        shown,
+        target: t.real,
+        lock_file,
+    })
+}
+
+/// What fd mode does to the descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdOp {
+    Lock(Kind),
+    Unlock,
+}
+
+/// flock(2) on a descriptor the caller opened (EINTR is retried by sys).
+fn flock_fd(fd: RawFd, op: LockOp, wait: bool) -> std::result::Result<(), Errno> {
+    sys::flock(fd, op, wait).map_err(|e| sys::errno(&e).unwrap_or(Errno::EIO))
+}
+
+/// The path an open descriptor names, for messages (where the system
+/// tells it; Linux's /proc).
+fn fd_path(fd: RawFd) -> Option<String> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+fn fd_error(fd: RawFd, e: Errno) -> Error {
+    if e == Errno::EBADF {
+        return Error::other(fd, "not an open file descriptor").with_hint(format!(
+            "Open it first: exec {fd}>FILE, or ( awrite-lock -n {fd} || exit 1; ... ) {fd}>FILE"
+        ));
+    }
+    Error::io_op(fd, "flock", std::io::Error::from(e))
+}
+
+/// flock(2) on descriptor `fd` (fd mode): lock it as `op` says with the
+/// `wait` strategy, or unlock it. The lock stays with the open file
+/// description after we exit, so the caller's shell keeps it.
+pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
+    let name = fd.to_string();
+    let fields = |ms: u64| {
+        vec![
+            ("target", json!(name)),
+            ("lock_file", json!(fd_path(fd))),
+            ("fd", json!(fd)),
+            ("wait_time_ms", json!(ms)),
+        ]
+    };
+    let kind = match op {
+        FdOp::Unlock => {
+            flock_fd(fd, LockOp::Unlock, true).map_err(|e| fd_error(fd, e))?;
+            log::info(&format!("Unlocked descriptor {fd}"), &fields(0));
+            return Ok(());
+        }
+        FdOp::Lock(k) => k,
+    };
+    let op = match kind {
+        Kind::Exclusive => LockOp::Exclusive,
+        Kind::Shared => LockOp::Shared,
+    };
+    let start = Instant::now();
+    match flock_fd(fd, op, false) {
+        Ok(()) => {
+            log::info(&format!("Lock on descriptor {fd} acquired"), &fields(0));
+            return Ok(());
+        }
+        Err(Errno::EWOULDBLOCK) => {}
+        Err(e) => return Err(fd_error(fd, e)),
+    }
+    let locked = || Error::Locked {
+        target: name.clone(),
+    };
+    let deadline = match wait {
+        Wait::NoWait => return Err(locked()),
+        Wait::Timeout(d, _) if d.is_zero() => return Err(locked()),
+        Wait::Timeout(d, _) => start.checked_add(*d),
+        Wait::Forever => None,
+    };
+    let mut extra = String::new();
+    if let Wait::Timeout(_, secs) = wait {
+        extra = format!(" ({secs}s timeout)");
+    }
+    log::notice(
+        &format!("Waiting for lock on descriptor {fd}{extra}..."),
+        &fields(0)[..3],
+    );
+    match (wait, deadline) {
+        (Wait::Timeout(_, secs), deadline) => {
+            // Poll with a short back-off: no SIGALRM, as in lock.rs.
+            let mut nap = Duration::from_millis(1);
+            loop {
+                match flock_fd(fd, op, false) {
+                    Ok(()) => break,
+                    Err(Errno::EWOULDBLOCK) => {}
+                    Err(e) => return Err(fd_error(fd, e)),
+                }
+                let now = Instant::now();
+                match deadline {
+                    Some(d) if now < d => std::thread::sleep(nap.min(d - now)),
+                    _ => {
+                        return Err(Error::Timeout {
+                            target: name.clone(),
+                            secs: secs.clone(),
+                        })
+                    }
+                }
+                nap = (nap * 2).min(Duration::from_millis(20));
+            }
+        }
+        _ => flock_fd(fd, op, true).map_err(|e| fd_error(fd, e))?,
+    }
+    let waited = start.elapsed();
+    log::notice(
+        &format!("Lock acquired after {:.2}s", waited.as_secs_f64()),
+        &fields(waited.as_millis() as u64),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names() {
+        assert!(is_lock_name(Path::new("a/x.lock")));
+        assert!(!is_lock_name(Path::new("a/x.lock.json")));
+        assert!(!is_lock_name(Path::new("x")));
+    }
+
+    #[test]
+    fn targets() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |s: &str| d.path().join(s);
+        let l = lock_paths(&p("f"), None).unwrap();
+        assert_eq!(l.lock_file, p("f.lock"));
+        let l = lock_paths(&p("f.lock"), None).unwrap();
+        assert_eq!(l.lock_file, p("f.lock"));
+        let l = lock_paths(&p("f.lock"), Some(&p("o"))).unwrap();
+        assert_eq!(l.lock_file, p("o"));
+        std::fs::create_dir(p("dir")).unwrap();
+        let l = lock_paths(&p("dir"), None).unwrap();
+        assert_eq!(l.lock_file, std::fs::canonicalize(p("dir")).unwrap());
+        assert_eq!(l.target, l.lock_file);
+    }
+}
