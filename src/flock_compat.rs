@@ -91,30 +91,30 @@ fn fd_path(fd: RawFd) -> Option<String> {
 
 fn fd_error(fd: RawFd, e: Errno) -> Error {
     if e == Errno::EBADF {
-        return Error::other(fd, "not an open file descriptor").with_hint(format!(
+        return Error::other(format!("fd {fd}"), "not an open file descriptor").with_hint(format!(
             "Open it first: exec {fd}>FILE, or ( awrite-lock -n {fd} || exit 1; ... ) {fd}>FILE"
         ));
     }
-    Error::io_op(fd, "flock", std::io::Error::from(e))
+    Error::io_op(format!("fd {fd}"), "flock", std::io::Error::from(e))
 }
 
 /// flock(2) on descriptor `fd` (fd mode): lock it as `op` says with the
 /// `wait` strategy, or unlock it. The lock stays with the open file
 /// description after we exit, so the caller's shell keeps it.
 pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
-    let name = fd.to_string();
-    let fields = |ms: u64| {
-        vec![
-            ("target", json!(name)),
-            ("lock_file", json!(fd_path(fd))),
-            ("fd", json!(fd)),
-            ("wait_time_ms", json!(ms)),
-        ]
+    let name = format!("fd {fd}");
+    // No `target` field: there is no target file, only the descriptor.
+    let fields = |ms: Option<u64>| {
+        let mut f = vec![("lock_file", json!(fd_path(fd))), ("fd", json!(fd))];
+        if let Some(ms) = ms {
+            f.push(("wait_time_ms", json!(ms)));
+        }
+        f
     };
     let kind = match op {
         FdOp::Unlock => {
             flock_fd(fd, LockOp::Unlock, true).map_err(|e| fd_error(fd, e))?;
-            log::info(&format!("Unlocked descriptor {fd}"), &fields(0));
+            log::info(&format!("Unlocked descriptor {fd}"), &fields(None));
             return Ok(());
         }
         FdOp::Lock(k) => k,
@@ -126,7 +126,10 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
     let start = Instant::now();
     match flock_fd(fd, op, false) {
         Ok(()) => {
-            log::info(&format!("Lock on descriptor {fd} acquired"), &fields(0));
+            log::info(
+                &format!("Lock on descriptor {fd} acquired"),
+                &fields(Some(0)),
+            );
             return Ok(());
         }
         Err(Errno::EWOULDBLOCK) => {}
@@ -147,7 +150,7 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
     }
     log::notice(
         &format!("Waiting for lock on descriptor {fd}{extra}..."),
-        &fields(0)[..3],
+        &fields(None),
     );
     match (wait, deadline) {
         (Wait::Timeout(_, secs), deadline) => {
@@ -177,7 +180,7 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
     let waited = start.elapsed();
     log::notice(
         &format!("Lock acquired after {:.2}s", waited.as_secs_f64()),
-        &fields(waited.as_millis() as u64),
+        &fields(Some(waited.as_millis() as u64)),
     );
     Ok(())
 }

@@ -148,6 +148,10 @@ fn usage_errors() {
         ("lock_usage_empty_command", &["n", "--"][..]),
         (
             "lock_usage_both_commands",
+            &["-c", "true", "n", "--", "true"][..],
+        ),
+        (
+            "lock_usage_c_after_target_extra",
             &["n", "-c", "true", "--", "true"][..],
         ),
         (
@@ -200,16 +204,30 @@ fn help_and_version() {
     assert_eq!(out.stdout(), "-V -h\n");
 }
 
+/// A directory TARGET is locked itself (flock's habit): opened read-only,
+/// never deleted, and flock(1) on the directory is excluded.
 #[test]
-fn target_that_is_a_directory_is_an_error() {
+fn target_that_is_a_directory_is_locked_itself() {
     let env = Env::new();
     std::fs::create_dir(env.path("d")).unwrap();
+    env.write("d/data", "keep\n");
     let out = env
         .cmd("awrite-lock")
-        .args(["d", "--", "true"])
+        .args(["d", "--", "sh", "-c", "flock -n d true; echo $?"])
         .run()
-        .code_is(1);
-    snap!("lock_target_dir", out.stderr());
+        .ok();
+    assert_eq!(out.stdout(), "1\n", "flock(1) on the directory got in");
+    assert_eq!(env.ls(), ["d"]);
+    assert_eq!(env.read("d/data"), "keep\n");
+    // A symlink to a directory locks the directory.
+    std::os::unix::fs::symlink("d", env.path("ln")).unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["ln", "sh", "-c", "flock -n d true; echo $?"])
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "1\n");
+    assert_eq!(env.ls(), ["d", "ln"]);
 }
 
 #[test]
@@ -241,9 +259,16 @@ fn conflict_no_wait_and_conflict_exit_code() {
         ])
         .run()
         .code_is(0);
+    // -E says conflicts are expected: silent, as flock(1) is, unless -v.
     let out = env
         .cmd("awrite-lock")
         .args(["--json", "-nE", "75", "n", "--", "touch", "ran"])
+        .run()
+        .code_is(75);
+    assert_eq!(out.stderr(), "");
+    let out = env
+        .cmd("awrite-lock")
+        .args(["--json", "-v", "-nE", "75", "n", "--", "touch", "ran"])
         .run()
         .code_is(75);
     snap!("lock_conflict_json", out.stderr());

@@ -10,6 +10,7 @@ mod awrite;
 mod backup;
 mod docs;
 mod fallback;
+mod flock_compat;
 mod housekeep;
 mod lock;
 mod stdout;
