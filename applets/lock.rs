@@ -29,8 +29,8 @@ TARGET run by the command uses the held lock without waiting.",
 lock was not acquired; 126 if the command cannot be executed; 127 if it is not found; 1 for \
 usage or I/O errors. In FD mode: 0 once the lock is taken or released.\n\
 SIGINT, SIGTERM and SIGHUP are forwarded to the command, which is waited for.\n\
-flock(1) spellings also work: -e for -x, --nb/--nonblock/--nonblocking for -n, --wait SECS for \
--w SECS. See awrite-lock(1) for every difference from flock(1)."
+flock(1) spellings also work: --nb, --nonblock, --nonblocking (-n), --wait SECS (-w SECS), \
+-e (-x). See awrite-lock(1) for every difference from flock(1)."
 )]
 struct Args {
     /// the file whose lock to take (it need not exist), a directory, or FD
@@ -41,11 +41,11 @@ struct Args {
     #[argh(option, short = 'c', arg_name = "COMMAND")]
     command: Option<String>,
 
-    /// wait for the lock, without limit (the default; --wait SECS is -w SECS)
+    /// wait for the lock, without limit (the default); followed by SECS, the same as -w SECS
     #[argh(switch)]
     wait: bool,
 
-    /// fail at once (exit 2) if the lock is held (also --nb, --nonblock)
+    /// fail at once (exit 2) if the lock is held
     #[argh(switch, short = 'n')]
     no_wait: bool,
 
