@@ -56,10 +56,19 @@ pub fn lock_paths(target: &Path, lock_file: Option<&Path>) -> Result<LockPaths> 
             lock_file,
         });
     }
+    // `x.lock` is a lock file, and a lock file is never followed through a
+    // symlink (CONTRACT 4): the name as given, which O_NOFOLLOW then checks
+    // (a link would otherwise let us create whatever file it points to).
+    if lock_file.is_none() && is_lock_name(target) {
+        return Ok(LockPaths {
+            shown,
+            target: target.to_path_buf(),
+            lock_file: target.to_path_buf(),
+        });
+    }
     let t = commit::resolve(target, true)?;
     let lock_file = match lock_file {
         Some(l) => l.to_path_buf(),
-        None if is_lock_name(&t.real) => t.real.clone(),
         None => lock::default_path(&t.real),
     };
     Ok(LockPaths {
@@ -206,6 +215,10 @@ mod tests {
         assert_eq!(l.lock_file, p("f.lock"));
         let l = lock_paths(&p("f.lock"), Some(&p("o"))).unwrap();
         assert_eq!(l.lock_file, p("o"));
+        // A symlink named *.lock is not followed: O_NOFOLLOW refuses it.
+        std::os::unix::fs::symlink(p("elsewhere"), p("ln.lock")).unwrap();
+        let l = lock_paths(&p("ln.lock"), None).unwrap();
+        assert_eq!(l.lock_file, p("ln.lock"));
         std::fs::create_dir(p("dir")).unwrap();
         let l = lock_paths(&p("dir"), None).unwrap();
         assert_eq!(l.lock_file, std::fs::canonicalize(p("dir")).unwrap());

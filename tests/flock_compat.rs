@@ -354,6 +354,16 @@ echo new | awrite --no-wait x; echo awrite=$?'",
         .args(["-n", "x.lock", "true"])
         .run()
         .ok();
+    // A lock file is never followed through a symlink: nothing is created
+    // where it points.
+    std::os::unix::fs::symlink("victim", env.path("ln.lock")).unwrap();
+    let out = env
+        .cmd("awrite-lock")
+        .args(["ln.lock", "true"])
+        .run()
+        .code_is(1);
+    snap!("flock_dot_lock_symlink", out.stderr());
+    assert!(!env.exists("victim"));
 }
 
 /// -F: the command replaces awrite-lock (same pid) and holds the lock.
