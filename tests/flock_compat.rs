@@ -452,3 +452,34 @@ fn mutual_exclusion_with_flock1_in_both_directions() {
         );
     }
 }
+
+/// A signal while FD mode waits ends it at once: exit 3, `Interrupted`,
+/// and the holder's lock is untouched.
+#[test]
+fn fd_mode_interrupted_while_waiting() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let env = Env::new();
+    let holder = bash_bg(
+        &env,
+        &format!("exec 9<>w.lock; awrite-lock 9; {READY_WAIT_GO}"),
+        "ready",
+    );
+    // `exec`: the waiter is awrite-lock itself, with fd 7 open on the file.
+    let mut waiter = Command::new("bash")
+        .args(["-c", "exec 7<>w.lock; exec awrite-lock -v 7"])
+        .current_dir(env.dir.path())
+        .env_clear()
+        .env("PATH", path_with_farm(&env))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rest = wait_for_stderr(&mut waiter, "Waiting for lock on descriptor 7");
+    kill(Pid::from_raw(waiter.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(waiter.wait().unwrap().code(), Some(3));
+    snap!("flock_fd_interrupted", rest.join().unwrap());
+    let out = bash(&env, "flock -n w.lock true; echo $?").ok();
+    assert_eq!(out.stdout(), "1\n", "the holder lost its lock");
+    finish(&env, "go", holder).ok();
+}
