@@ -228,6 +228,25 @@ fn target_that_is_a_directory_is_locked_itself() {
         .ok();
     assert_eq!(out.stdout(), "1\n");
     assert_eq!(env.ls(), ["d", "ln"]);
+    // awrite --lock-file DIR takes the same lock: excluded while another
+    // process holds it (-o: the command does not inherit it), re-entered
+    // when nested, and the directory stays.
+    let out = env
+        .cmd("awrite-lock")
+        .args(["-o", "d", "sh", "-c"])
+        .arg(format!("echo x | {BIN} --no-wait --lock-file d f; echo $?"))
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "2\n", "{}", out.stderr());
+    assert!(!env.exists("f"), "awrite ran beside the lock holder");
+    let out = env
+        .cmd("awrite-lock")
+        .args(["d", "sh", "-c"])
+        .arg(format!("echo x | {BIN} --no-wait --lock-file d f; echo $?"))
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), "0\n", "{}", out.stderr());
+    assert_eq!(env.ls(), ["d", "f", "ln"]);
 }
 
 #[test]
