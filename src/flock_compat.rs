@@ -153,13 +153,32 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
         Wait::Timeout(d, _) => start.checked_add(*d),
         Wait::Forever => None,
     };
-    let mut extra = String::new();
-    if let Wait::Timeout(_, secs) = wait {
-        extra = format!(" ({secs}s timeout)");
+    // Who holds it, as for a lock file (where the system tells). The pid
+    // the system records is the one that took the lock; in FD mode that is
+    // often an `awrite-lock 9` or `flock 9` long gone while its shell keeps
+    // the descriptor, so a holder is named only while it still runs.
+    let holder = sys::fstat(fd)
+        .ok()
+        .and_then(|st| lock::holder_of(st.dev, st.ino))
+        .and_then(|(pid, cmd)| Some((pid, cmd?)));
+    let mut parts = Vec::new();
+    let mut notice_fields = fields(None);
+    if let Some((pid, cmd)) = &holder {
+        parts.push(format!("held by pid {pid}: {cmd}"));
+        notice_fields.push(("holder_pid", json!(pid)));
+        notice_fields.push(("holder_command", json!(cmd)));
     }
+    if let Wait::Timeout(_, secs) = wait {
+        parts.push(format!("{secs}s timeout"));
+    }
+    let extra = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
     log::notice(
         &format!("Waiting for lock on descriptor {fd}{extra}..."),
-        &fields(None),
+        &notice_fields,
     );
     match (wait, deadline) {
         (Wait::Timeout(_, secs), deadline) => {

@@ -483,3 +483,19 @@ fn fd_mode_interrupted_while_waiting() {
     assert_eq!(out.stdout(), "1\n", "the holder lost its lock");
     finish(&env, "go", holder).ok();
 }
+
+/// While FD mode waits, `-v` names the holder when it still runs (here
+/// flock(1) itself, which took the lock and waits for its command).
+#[test]
+fn fd_mode_names_a_live_holder() {
+    let env = Env::new();
+    let h = bash_bg(
+        &env,
+        &format!("exec flock h.lock sh -c '{READY_WAIT_GO}'"),
+        "ready",
+    );
+    let out = bash(&env, "exec 6<>h.lock; awrite-lock -v -w 0.05 6; echo $?").ok();
+    assert_eq!(out.stdout(), "2\n");
+    snap!("flock_fd_waiting_holder", out.stderr());
+    finish(&env, "go", h).ok();
+}
