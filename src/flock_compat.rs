@@ -36,9 +36,9 @@ pub struct LockPaths {
 /// Does the name end in `.lock` (so it is a lock file, not a file to
 /// protect with one)?
 pub fn is_lock_name(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
     path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".lock"))
+        .is_some_and(|n| crate::names::is_lock(n.as_bytes()))
 }
 
 /// The lock for awrite-lock's TARGET: `--lock-file` when given; else the
@@ -91,11 +91,9 @@ fn flock_fd(fd: RawFd, op: LockOp, wait: bool) -> std::result::Result<(), Errno>
 }
 
 /// The path an open descriptor names, for messages (where the system
-/// tells it; Linux's /proc).
+/// tells).
 fn fd_path(fd: RawFd) -> Option<String> {
-    std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .ok()
-        .map(|p| p.display().to_string())
+    sys::fd_path(fd).map(|p| p.display().to_string())
 }
 
 fn fd_error(fd: RawFd, e: Errno) -> Error {

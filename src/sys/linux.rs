@@ -127,6 +127,10 @@ pub fn command_line(pid: i32) -> Option<String> {
     Some(s).filter(|s| !s.is_empty())
 }
 
+pub fn fd_path(fd: std::os::fd::RawFd) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
+}
+
 pub fn become_subreaper() -> bool {
     nix::sys::prctl::set_child_subreaper(true).is_ok()
 }

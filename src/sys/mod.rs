@@ -18,6 +18,7 @@
 //! | rename, no replace | renameat2(NOREPLACE)       | renameatx_np(EXCL)   | link + unlink     |
 //! | clone a file       | FICLONE, else copy         | copy                 | copy              |
 //! | lock holder pid    | /proc/locks                | none                 | none              |
+//! | a descriptor's path | /proc/self/fd             | none                 | none              |
 //! | child subreaper    | prctl(PR_SET_CHILD_SUBREAPER) | none              | procctl(REAP_ACQUIRE) |
 //! | umask, unchanged   | /proc/self/status          | set and restore      | set and restore   |
 //! | wait for a signal  | sigwaitinfo                | sigwait              | sigwaitinfo       |
@@ -97,6 +98,12 @@ pub fn lock_holder(dev: u64, ino: u64) -> Option<i32> {
 /// A process's command line, for messages (Linux /proc/PID/cmdline).
 pub fn command_line(pid: i32) -> Option<String> {
     os::command_line(pid)
+}
+
+/// The path an open descriptor names, for messages (Linux
+/// /proc/self/fd); `None` where the system does not tell.
+pub fn fd_path(fd: std::os::fd::RawFd) -> Option<std::path::PathBuf> {
+    os::fd_path(fd)
 }
 
 /// Become a child subreaper: orphaned descendants are reparented to us.

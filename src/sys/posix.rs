@@ -30,6 +30,11 @@ pub fn command_line(_pid: i32) -> Option<String> {
     None
 }
 
+/// No /proc/self/fd.
+pub fn fd_path(_fd: std::os::fd::RawFd) -> Option<std::path::PathBuf> {
+    None
+}
+
 /// No way to read the umask without setting it.
 pub fn umask() -> Option<u32> {
     None
