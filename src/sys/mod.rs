@@ -48,6 +48,9 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+/// Built against glibc (whose strerror texts the snapshots pin).
+pub const GLIBC: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
 /// An unnamed temp file in `dir` (Linux O_TMPFILE): it has no name while it
 /// is written, so a crash or SIGKILL leaves no debris. `Ok(None)` where the
 /// system or file system cannot (then create a named one); real errors
