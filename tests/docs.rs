@@ -303,3 +303,79 @@ fn readme_examples_run() {
     assert_eq!(read(list[1]), "v4\n");
     assert_eq!(read(list[2]), "v3\n");
 }
+
+/// The packaging metadata agrees with Cargo.toml: the spec's Version, the
+/// newest CHANGELOG.md entry and the changelogs generated from it, a Debian
+/// synopsis that fits, and the MIT text in debian/copyright.
+#[test]
+fn packaging_metadata_tracks_cargo() {
+    let version = env!("CARGO_PKG_VERSION");
+    let read = |f: &str| std::fs::read_to_string(format!("{ROOT}/{f}")).unwrap();
+
+    let desc = env!("CARGO_PKG_DESCRIPTION");
+    assert!(
+        desc.len() < 80 && !desc.ends_with('.'),
+        "Cargo.toml description is the Debian synopsis: under 80 characters, no final period: {desc:?}"
+    );
+
+    let spec = read("awrite.spec");
+    assert!(
+        spec.lines()
+            .any(|l| l.split_whitespace().eq(["Version:", version])),
+        "awrite.spec: Version is not {version}"
+    );
+
+    let changelog = read("CHANGELOG.md");
+    let newest = changelog
+        .lines()
+        .find(|l| l.starts_with("## [") && !l.starts_with("## [Unreleased]"))
+        .expect("CHANGELOG.md has no released version");
+    assert!(
+        newest.starts_with(&format!("## [{version}] - ")),
+        "CHANGELOG.md: the newest entry is {newest:?}, Cargo.toml says {version}"
+    );
+    for (format, first) in [
+        (
+            "debian",
+            format!("awrite ({version}-1) unstable; urgency=medium"),
+        ),
+        ("rpm", format!("- {version}-1")),
+    ] {
+        let out = Command::new(format!("{ROOT}/.ci/changelog"))
+            .arg(format)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), ".ci/changelog {format}: {err}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let head = text.lines().next().unwrap_or_default();
+        assert!(
+            head.starts_with(&first) || head.ends_with(&first),
+            ".ci/changelog {format}: {head:?}"
+        );
+        assert!(
+            text.lines().all(|l| l.len() <= 80),
+            ".ci/changelog {format}: a line over 80 columns"
+        );
+    }
+
+    // debian/copyright carries LICENSE-MIT's terms (DEP-5: indented, "."
+    // for blank lines).
+    let copyright = read("debian/copyright");
+    let dep5 = |s: &str| -> String {
+        s.lines()
+            .map(|l| if l.trim().is_empty() { "." } else { l.trim() })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mit = read("LICENSE-MIT");
+    let terms = mit
+        .split_once("Permission is hereby granted")
+        .map(|(_, t)| format!("Permission is hereby granted{t}"))
+        .expect("LICENSE-MIT: no licence terms");
+    assert!(
+        dep5(&copyright).contains(&dep5(&terms)),
+        "debian/copyright: the MIT text differs from LICENSE-MIT"
+    );
+    assert!(copyright.contains("/usr/share/common-licenses/Apache-2.0"));
+}
