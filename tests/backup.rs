@@ -1076,7 +1076,13 @@ fn backup_man_page_documents_every_option() {
     for o in opts {
         assert!(man.contains(o), "man/awrite-backup.1 does not document {o}");
     }
-    for section in ["NAMING", "EXIT STATUS", "EXAMPLES", "SECURITY", "SEE ALSO"] {
+    for section in [
+        "FILES",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+        "SECURITY CONSIDERATIONS",
+    ] {
         assert!(man.contains(&format!("\n{section}\n")), "{section}");
     }
 }
