@@ -19,12 +19,15 @@ delete the lock file if it is an empty one of ours. Options end at TARGET; every
 is the command: TARGET COMMAND [ARGS...], TARGET -- COMMAND [ARGS...], or TARGET -c 'COMMAND' \
 (util-linux flock(1)'s command line). With a descriptor number FD and no command, lock (or with \
 -u unlock) that open descriptor and exit, leaving the lock with it. An awrite or awrite-lock on \
-TARGET run by the command uses the held lock without waiting.",
+TARGET run by the command uses the held lock without waiting. With --fd FD, lock that open \
+descriptor instead of a TARGET, run the command (FD COMMAND [ARGS...] or -c 'COMMAND' after \
+it), and leave the lock with the descriptor.",
     help_triggers("-h", "--help"),
     example = "{command_name} cfg.json -- sh -c 'jq .n+=1 cfg.json | awrite cfg.json'\n\
 {command_name} -w 10 counter -c 'echo $(( $(cat counter) + 1 )) | awrite counter'\n\
 {command_name} --shared data.db sqlite3 data.db .dump\n\
-( {command_name} -n 9 || exit 1; ./job ) 9>/run/job.lock",
+( {command_name} -n 9 || exit 1; ./job ) 9>/run/job.lock\n\
+exec 9<>/run/job.lock; {command_name} -n --fd 9 ./job",
     note = "Exit status: the command's; 128+N if it was killed by signal N; 2 (or -E N) if the \
 lock was not acquired; 126 if the command cannot be executed; 127 if it is not found; 1 for \
 usage or I/O errors. In FD mode: 0 once the lock is taken or released.\n\
@@ -35,7 +38,11 @@ flock(1) spellings also work: --nb, --nonblock, --nonblocking (-n), --wait SECS 
 struct Args {
     /// the file whose lock to take (it need not exist), a directory, or FD
     #[argh(positional, arg_name = "TARGET")]
-    target: String,
+    target: Option<String>,
+
+    /// lock open descriptor FD (no TARGET) and run the command that follows
+    #[argh(option, arg_name = "FD")]
+    fd: Option<String>,
 
     /// run this shell command with $SHELL -c (/bin/sh if SHELL is unset)
     #[argh(option, short = 'c', arg_name = "COMMAND")]
@@ -115,6 +122,7 @@ const SPEC: Spec = Spec {
 enum Plan {
     Run(exec::Locked),
     Fd(RawFd, FdOp, lock::Wait),
+    FdRun(flock_compat::FdCommand),
 }
 
 /// Options that mean nothing in FD mode, where no file is opened, created
@@ -129,6 +137,72 @@ fn fd_mode_refusals(a: &Args) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(given, name)| given.then_some(name))
+}
+
+/// Options that mean nothing with `--fd FD COMMAND`, where no lock file is
+/// opened, created or deleted.
+fn fd_command_refusals(a: &Args) -> Option<&'static str> {
+    [
+        (a.lock_file.is_some(), "--lock-file"),
+        (a.lock_mode.is_some(), "--lock-mode"),
+        (a.keep_lock_file, "--keep-lock-file"),
+    ]
+    .into_iter()
+    .find_map(|(given, name)| given.then_some(name))
+}
+
+/// `--fd FD COMMAND`: lock the caller's descriptor and run the command.
+fn fd_command(
+    a: &Args,
+    fd: &str,
+    mode: Mode,
+    wait: lock::Wait,
+    argv: Option<Vec<String>>,
+) -> Result<Plan, String> {
+    let fd = match fd.parse::<RawFd>() {
+        Ok(n) if n >= 0 => n,
+        _ => {
+            return Err(format!(
+                "invalid file descriptor '{fd}' for --fd (expected a number, 0 or more)"
+            ))
+        }
+    };
+    if let Some(opt) = fd_command_refusals(a) {
+        return Err(format!(
+            "{opt} does not apply to --fd (no lock file is opened, created or deleted)"
+        ));
+    }
+    let kind = match mode {
+        Mode::Unlock => {
+            return Err(format!(
+                "--unlock cannot run a command with --fd (to release the lock: awrite-lock -u {fd})"
+            ))
+        }
+        Mode::Shared => lock::Kind::Shared,
+        Mode::Exclusive => lock::Kind::Exclusive,
+    };
+    let argv = match argv {
+        None => {
+            return Err(format!(
+                "--fd {fd} needs a command: --fd {fd} COMMAND [ARGS...] or --fd {fd} -c 'COMMAND' (to lock FD and exit: awrite-lock {fd})"
+            ))
+        }
+        Some(w) if w.is_empty() => return Err("no command after --".into()),
+        Some(w) => w,
+    };
+    if a.no_fork && a.close {
+        return Err(
+            "--no-fork and --close conflict (the command is the process holding the lock)".into(),
+        );
+    }
+    Ok(Plan::FdRun(flock_compat::FdCommand {
+        fd,
+        kind,
+        wait,
+        argv,
+        close: a.close,
+        no_fork: a.no_fork,
+    }))
 }
 
 /// The plan, plus the exit status for a lock not acquired.
@@ -149,6 +223,22 @@ fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
         (Some(_), Some(_)) => return Err("-c given twice".into()),
         (c, s) => c.clone().or(s),
     };
+    if let Some(fd) = &a.fd {
+        let argv = match (shell, split.command) {
+            (Some(_), Some(_)) => {
+                return Err("-c and a command after --fd FD cannot be combined".into())
+            }
+            (Some(c), None) => Some(exec::shell_argv(&c)),
+            (None, words) => words,
+        };
+        return Ok((fd_command(&a, fd, mode, wait, argv)?, conflict));
+    }
+    let Some(target) = a.target.clone() else {
+        return Err(
+            "no TARGET given (use TARGET COMMAND [ARGS...], TARGET -c 'COMMAND', FD, or --fd FD COMMAND)"
+                .into(),
+        );
+    };
     let argv = match (shell, split.command) {
         (Some(_), Some(_)) => {
             return Err("-c and a command after the target cannot be combined".into())
@@ -157,7 +247,7 @@ fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
         (None, Some(words)) if words.is_empty() => return Err("no command after --".into()),
         (None, Some(words)) => words,
         (None, None) => {
-            let Ok(fd) = a.target.parse::<RawFd>() else {
+            let Ok(fd) = target.parse::<RawFd>() else {
                 return Err(
                     "no command given (use TARGET COMMAND [ARGS...], TARGET -c 'COMMAND', or FD to lock an open descriptor)"
                         .into(),
@@ -188,7 +278,7 @@ fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
         );
     }
     let locked = exec::Locked {
-        target: a.target.into(),
+        target: target.into(),
         lock_file: a.lock_file.map(Into::into),
         lock: lock::Options {
             wait,
@@ -230,6 +320,7 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
     let result = match plan {
         Plan::Run(opts) => exec::run_locked(&opts),
         Plan::Fd(fd, op, wait) => flock_compat::fd_mode(fd, op, &wait).map(|()| exit::OK),
+        Plan::FdRun(c) => flock_compat::run_on_fd(&c),
     };
     match result {
         Ok(code) => code,

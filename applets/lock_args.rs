@@ -8,6 +8,11 @@
 //! ours here: `-e` is `-x`, `--nb`/`--nonblock`/`--nonblocking` are
 //! `--no-wait`, and `--wait SECS` (a number follows) is `--timeout SECS`.
 //! As in flock, the last of `-s`, `-x`/`-e` and `-u` wins.
+//!
+//! `--fd FD` (util-linux 2.43's form) names the descriptor to lock, so
+//! there is no target: options end at the first non-option word, which
+//! starts the command (`--fd FD COMMAND [ARGS...]`, `--fd FD -- COMMAND`),
+//! or the command is `-c 'CMD'`.
 
 use awrite_lib::args::parse_seconds;
 
@@ -18,6 +23,7 @@ pub const LONG_VALUES: &[&str] = &[
     "lock-file",
     "lock-mode",
     "conflict-exit-code",
+    "fd",
 ];
 /// Short options that take a value.
 pub const SHORT_VALUES: &[char] = &['c', 'w', 'E'];
@@ -41,6 +47,9 @@ pub struct Split {
     /// `TARGET -c 'CMD'`.
     pub shell: Option<String>,
     pub mode: Option<Mode>,
+    /// `--fd FD` was given: no target, the first non-option word starts
+    /// the command.
+    pub fd: bool,
 }
 
 /// Options of flock(1) that awrite-lock does not have: byte-range OFD
@@ -61,6 +70,11 @@ pub fn split(args: &[String]) -> Result<Split, String> {
     while i < args.len() {
         let w = &args[i];
         if w == "--" {
+            if out.fd {
+                // `--fd FD -- COMMAND...`: no target, the rest is the command.
+                out.command = Some(args[i + 1..].to_vec());
+                return Ok(out);
+            }
             // getopt's end of options: the next word is the target.
             if let Some(t) = args.get(i + 1) {
                 out.words.push("--".into());
@@ -81,6 +95,7 @@ pub fn split(args: &[String]) -> Result<Split, String> {
                 "shared" => out.mode = Some(Mode::Shared),
                 "exclusive" => out.mode = Some(Mode::Exclusive),
                 "unlock" => out.mode = Some(Mode::Unlock),
+                "fd" => out.fd = true,
                 _ => {}
             }
             let name = match name {
@@ -137,6 +152,10 @@ pub fn split(args: &[String]) -> Result<Split, String> {
                     }
                 }
                 i += 1;
+            }
+            None if out.fd => {
+                out.command = Some(args[i..].to_vec());
+                return Ok(out);
             }
             None => {
                 out.words.push(w.clone());
@@ -223,6 +242,24 @@ mod tests {
         assert_eq!(s(&["-c", "x", "f"]).unwrap().words, v(&["-c", "x", "f"]));
         assert!(s(&["--fcntl", "f", "c"]).unwrap_err().contains("flock(2)"));
         assert!(s(&["--start=1", "f", "c"]).is_err());
+    }
+
+    #[test]
+    fn fd_option_has_no_target() {
+        let r = s(&["-x", "--fd", "10", "echo", "-n", "x"]).unwrap();
+        assert_eq!(r.words, v(&["-x", "--fd", "10"]));
+        assert_eq!(r.command, Some(v(&["echo", "-n", "x"])));
+        assert!(r.fd);
+        let r = s(&["--fd=10", "-o", "--command", "true"]).unwrap();
+        assert_eq!(r.words, v(&["--fd", "10", "-o", "--command", "true"]));
+        assert_eq!(r.command, None);
+        let r = s(&["--fd", "3", "--", "-cmd"]).unwrap();
+        assert_eq!(r.command, Some(v(&["-cmd"])));
+        assert_eq!(s(&["--fd", "3", "--"]).unwrap().command, Some(vec![]));
+        // A number before --fd is the target, as getopt's `+` leaves it.
+        let r = s(&["9", "--fd", "3"]).unwrap();
+        assert_eq!((r.words, r.fd), (v(&["9"]), false));
+        assert_eq!(s(&["--fd", "3"]).unwrap().command, None);
     }
 
     #[test]

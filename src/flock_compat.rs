@@ -10,6 +10,10 @@
 //! and `lock::acquire` never deletes the target.
 //!
 //! fd mode creates, opens and deletes nothing: flock(2) on the number given.
+//! `--fd FD COMMAND` (util-linux 2.43) does the same, then runs the command
+//! with FD inherited (or, with `--close`, close-on-exec so the command does
+//! not get it), and leaves the lock with the open file description, as
+//! flock(1) does: the caller's copy of FD keeps it after the command ends.
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -20,7 +24,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::lock::{self, Kind, Wait};
 use crate::sys::{self, Errno, LockOp};
-use crate::{commit, log};
+use crate::{commit, exec, log};
 
 /// Where the lock for `target` lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +213,67 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
         &fields(Some(waited.as_millis() as u64)),
     );
     Ok(())
+}
+
+/// `awrite-lock --fd FD COMMAND`: what to lock and run.
+#[derive(Clone, Debug)]
+pub struct FdCommand {
+    pub fd: RawFd,
+    pub kind: Kind,
+    pub wait: Wait,
+    pub argv: Vec<String>,
+    /// `--close`: the command does not inherit FD.
+    pub close: bool,
+    /// `--no-fork`: exec the command in place (it keeps FD, and the lock).
+    pub no_fork: bool,
+}
+
+/// Lock descriptor `c.fd` as fd mode does, then run the command; the
+/// command's exit status. Nothing is created or deleted, and the lock is
+/// not released afterwards: it belongs to the open file description the
+/// caller still holds (release it with `awrite-lock -u FD`, or by closing
+/// FD), exactly as with flock(1).
+pub fn run_on_fd(c: &FdCommand) -> Result<i32> {
+    let fd = c.fd;
+    fd_mode(fd, FdOp::Lock(c.kind), &c.wait)?;
+    if c.close {
+        // flock(1) closes FD in the child before exec; close-on-exec is the
+        // same for the command, while our copy keeps the lock until it ends.
+        sys::set_cloexec(fd, true).map_err(|e| Error::io_op(format!("fd {fd}"), "fcntl", e))?;
+    }
+    let cmd = exec::display(&c.argv);
+    log::info(
+        &format!("Running {cmd}"),
+        &[
+            ("lock_file", json!(fd_path(fd))),
+            ("fd", json!(fd)),
+            ("command", json!(c.argv)),
+        ],
+    );
+    if c.no_fork {
+        return Err(exec::exec_in_place(&c.argv, &[]));
+    }
+    let out = exec::run(&c.argv, &[], false)?;
+    if let Some(sig) = out.forwarded {
+        log::info(
+            &format!("Forwarded {} to the command", exec::signal_name(sig)),
+            &[("fd", json!(fd)), ("signal", json!(exec::signal_name(sig)))],
+        );
+    }
+    let code = out.status.code();
+    let what = match out.status {
+        exec::Status::Exited(n) => format!("Command exited with status {n}"),
+        exec::Status::Signaled(s) => format!("Command killed by {}", exec::signal_name(s)),
+    };
+    log::info(
+        &what,
+        &[
+            ("fd", json!(fd)),
+            ("exit_code", json!(code)),
+            ("elapsed_ms", json!(out.elapsed.as_millis() as u64)),
+        ],
+    );
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -499,3 +499,150 @@ fn fd_mode_names_a_live_holder() {
     snap!("flock_fd_waiting_holder", out.stderr());
     finish(&env, "go", h).ok();
 }
+
+/// util-linux's close case (2.43), with `--fd FD COMMAND`: the lock is on
+/// the caller's descriptor 10; with --close the command does not inherit
+/// it, so a nested non-blocking lock on fd 10 finds no such descriptor
+/// (flock(1) exits 65 there, awrite-lock 1: CONTRACT 9); without --close
+/// the nested lock is on the same open file description and succeeds.
+#[test]
+fn fd_command_close_does_not_pass_the_descriptor() {
+    let env = Env::new();
+    let nested = "awrite-lock --exclusive --nonblock --fd 10 true";
+    let out = bash(
+        &env,
+        &format!(
+            "exec 10<>lock
+awrite-lock --exclusive --close --fd 10 --command '{nested}'; echo close=$?
+awrite-lock --exclusive --fd 10 --command '{nested}'; echo inherit=$?"
+        ),
+    )
+    .ok();
+    assert_eq!(out.stdout(), "close=1\ninherit=0\n", "{}", out.stderr());
+    snap!("flock_fd_command_close_ebadf", out.stderr());
+    // The command runs without the descriptor, not merely unlocked.
+    let out = bash(
+        &env,
+        "exec 10<>lock
+awrite-lock -o --fd 10 bash -c 'readlink /proc/$$/fd/10 || echo none'
+awrite-lock --fd 10 bash -c 'readlink /proc/$$/fd/10 >/dev/null && echo inherited'",
+    )
+    .ok();
+    assert_eq!(out.stdout(), "none\ninherited\n", "{}", out.stderr());
+    // The fd forms create and delete nothing.
+    assert_eq!(env.ls(), ["bin", "lock"]);
+}
+
+/// `--fd FD COMMAND ARGS...`, flock's example: the command's arguments are
+/// its own, and the lock stays with the caller's descriptor afterwards (as
+/// in flock(1): it belongs to the open file description) until `-u FD`.
+#[test]
+fn fd_command_runs_and_leaves_the_lock_with_the_descriptor() {
+    let env = Env::new();
+    let out = bash(
+        &env,
+        "exec 10<>job.lock
+awrite-lock -n --fd 10 echo -n '1 2 3' -v; echo \" rc=$?\"
+flock -n job.lock true; echo held-after=$?
+awrite-lock -u 10; flock -n job.lock true; echo after-unlock=$?
+awrite-lock --fd 10 -- sh -c 'exit 7'; echo status=$?
+awrite-lock --fd=10 -c 'kill -TERM $$'; echo signal=$?",
+    )
+    .ok();
+    assert_eq!(
+        out.stdout(),
+        "1 2 3 -v rc=0\nheld-after=1\nafter-unlock=0\nstatus=7\nsignal=143\n",
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(out.stderr(), "");
+    // -F: the command replaces awrite-lock (its parent is our shell).
+    let out = bash(
+        &env,
+        "exec 10<>job.lock; awrite-lock -F --fd 10 bash -c 'echo $PPID'; echo $$",
+    )
+    .ok();
+    let stdout = out.stdout();
+    let pids: Vec<&str> = stdout.lines().collect();
+    assert_eq!(pids.len(), 2, "{}", out.stderr());
+    assert_eq!(pids[0], pids[1], "{}", out.stderr());
+    let out = bash(
+        &env,
+        "exec 10<>job.lock; awrite-lock -v --json --fd 10 true",
+    )
+    .ok();
+    snap!("flock_fd_command_json", out.stderr());
+    assert_eq!(env.ls(), ["bin", "job.lock"]);
+}
+
+/// `--fd FD COMMAND` and flock(1) exclude each other, both directions.
+#[test]
+fn fd_command_excludes_flock1_both_ways() {
+    let env = Env::new();
+    let h = bash_bg(
+        &env,
+        &format!("flock m.lock sh -c '{READY_WAIT_GO}'"),
+        "ready",
+    );
+    let out = bash(
+        &env,
+        "exec 10<>m.lock
+awrite-lock -n --fd 10 echo ran; echo n=$?
+awrite-lock -w 0.05 -E 9 --fd 10 echo ran; echo w=$?",
+    );
+    assert_eq!(out.stdout(), "n=2\nw=9\n", "{}", out.stderr());
+    snap!("flock_fd_command_conflict", out.stderr());
+    finish(&env, "go", h).ok();
+    std::fs::remove_file(env.path("go")).unwrap();
+    std::fs::remove_file(env.path("ready")).unwrap();
+    let h = bash_bg(
+        &env,
+        &format!("exec 10<>m.lock; awrite-lock --fd 10 sh -c '{READY_WAIT_GO}'"),
+        "ready",
+    );
+    let out = bash(&env, "flock -n m.lock true; echo flock=$?");
+    assert_eq!(out.stdout(), "flock=1\n", "{}", out.stderr());
+    finish(&env, "go", h).ok();
+    // Its shell has exited, so its descriptor and the lock are gone.
+    let out = bash(&env, "flock -n m.lock true; echo flock=$?");
+    assert_eq!(out.stdout(), "flock=0\n");
+}
+
+#[test]
+fn fd_command_usage_errors() {
+    let env = Env::new();
+    for (name, args) in [
+        ("flock_usage_fd_needs_command", &["--fd", "10"][..]),
+        ("flock_usage_fd_invalid", &["--fd", "x", "true"][..]),
+        ("flock_usage_fd_negative", &["--fd=-1", "true"][..]),
+        ("flock_usage_fd_unlock", &["-u", "--fd", "10", "true"][..]),
+        (
+            "flock_usage_fd_keep_lock_file",
+            &["--keep-lock-file", "--fd", "10", "true"][..],
+        ),
+        (
+            "flock_usage_fd_lock_file_option",
+            &["--lock-file", "x.lock", "--fd", "10", "true"][..],
+        ),
+        (
+            "flock_usage_fd_c_and_command",
+            &["--fd", "10", "-c", "true", "false"][..],
+        ),
+        (
+            "flock_usage_fd_no_fork_close",
+            &["-F", "-o", "--fd", "10", "true"][..],
+        ),
+        ("flock_usage_no_target", &["-n"][..]),
+    ] {
+        let out = env.cmd("awrite-lock").args(args).run().code_is(1);
+        snap!(name, out.stderr());
+    }
+    // A descriptor that is not open: an error, and the command never runs.
+    let out = env
+        .cmd("awrite-lock")
+        .args(["--fd", "57", "touch", "ran"])
+        .run()
+        .code_is(1);
+    snap!("flock_fd_command_not_open", out.stderr());
+    assert!(env.ls().is_empty(), "{:?}", env.ls());
+}
