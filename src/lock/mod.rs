@@ -27,10 +27,10 @@
 //! forged entry, or a descriptor after `flock -u`, does not bypass the
 //! lock).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,12 @@ use crate::error::{Error, Result};
 use crate::log;
 use crate::signals::{self, HeldLock, Owned};
 use crate::sys::{self, Errno, LockOp};
+
+mod inherit;
+mod open;
+
+use inherit::inherited;
+use open::{open_lock_file, reopen_rw};
 
 /// The environment variable that hands held locks to child processes.
 pub const HELD_ENV: &str = "AWRITE_HELD_LOCKS";
@@ -179,42 +185,6 @@ impl Lock {
         }
     }
 
-    /// Let child processes inherit the lock: clear close-on-exec on the
-    /// descriptor and return the new value for `AWRITE_HELD_LOCKS`.
-    pub fn share_with_children(&self) -> Result<String> {
-        if self.inherited() {
-            // Our parent's entry already names it (and the fd is inheritable).
-            return Ok(std::env::var(HELD_ENV).unwrap_or_default());
-        }
-        let fd = self.raw_fd();
-        sys::set_cloexec(fd, false).map_err(|e| Error::io(self.path.display(), e))?;
-        let k = if self.kind == Kind::Shared { 's' } else { 'x' };
-        let entry = format!("{fd}:{}:{}:{k}", self.id.0, self.id.1);
-        Ok(match std::env::var(HELD_ENV) {
-            Ok(old) if !old.is_empty() => format!("{old},{entry}"),
-            _ => entry,
-        })
-    }
-
-    /// The opposite, for `awrite-lock --close` nested in an outer one: a
-    /// lock we inherited must not reach our children either. Sets
-    /// close-on-exec on it and returns `AWRITE_HELD_LOCKS` without its
-    /// entry; `None` when there is nothing to withhold (our own descriptor
-    /// is close-on-exec already).
-    pub fn withhold_from_children(&self) -> Result<Option<String>> {
-        let Some(fd) = self.inherited_fd else {
-            return Ok(None);
-        };
-        sys::set_cloexec(fd, true).map_err(|e| Error::io(self.path.display(), e))?;
-        let held = std::env::var(HELD_ENV).unwrap_or_default();
-        let prefix = format!("{fd}:");
-        let rest: Vec<&str> = held
-            .split(',')
-            .filter(|e| !e.is_empty() && !e.starts_with(&prefix))
-            .collect();
-        Ok(Some(rest.join(",")))
-    }
-
     /// Keep the lock file at release (said at `-v`): `why` completes
     /// "Keeping lock file X: ...".
     pub fn keep_file(&mut self, why: &str) {
@@ -300,156 +270,6 @@ fn same_file(path: &Path, id: (u64, u64)) -> bool {
 
 fn try_flock(f: &File, op: LockOp) -> io::Result<()> {
     sys::flock(f.as_raw_fd(), op, false)
-}
-
-/// Look for `lock_path` among the locks our parent handed down, and prove
-/// the descriptor holds it.
-fn inherited(lock_path: &Path, kind: Kind, target: &str) -> Result<Option<(RawFd, (u64, u64))>> {
-    let Ok(held) = std::env::var(HELD_ENV) else {
-        return Ok(None);
-    };
-    let Ok(meta) = std::fs::symlink_metadata(lock_path) else {
-        return Ok(None);
-    };
-    let want = (meta.dev(), meta.ino());
-    for entry in held.split(',') {
-        let f: Vec<&str> = entry.split(':').collect();
-        let [fd, dev, ino, k] = f[..] else { continue };
-        let (Ok(fd), Ok(dev), Ok(ino)) = (fd.parse::<RawFd>(), dev.parse(), ino.parse()) else {
-            continue;
-        };
-        if (dev, ino) != want {
-            continue;
-        }
-        // Trust the entry only if the descriptor really is that file.
-        if sys::fstat(fd).map(|st| st.id()).ok() != Some(want) {
-            continue;
-        }
-        if k == "s" && kind == Kind::Exclusive {
-            return Err(Error::other(
-                target,
-                "the inherited lock is shared; cannot take it exclusively",
-            )
-            .with_hint("Run the outer awrite-lock without --shared")
-            .with_code(crate::error::exit::LOCKED));
-        }
-        // The proof: re-taking the mode the entry claims succeeds at once
-        // only on a descriptor whose open file holds it, or when nobody
-        // else holds the lock (then we have it now). Always the entry's own
-        // mode: a shared lock is never upgraded (on Linux a failed
-        // non-blocking upgrade drops the lock) and an exclusive one is
-        // never downgraded (that would let other readers in beside the
-        // parent).
-        let op = if k == "s" {
-            LockOp::Shared
-        } else {
-            LockOp::Exclusive
-        };
-        if sys::flock(fd, op, false).is_err() {
-            log::debug(
-                &format!(
-                    "{HELD_ENV} names descriptor {fd} for {}, but it does not hold the lock; locking normally",
-                    lock_path.display(),
-                ),
-                &[("lock_file", json!(lock_path.display().to_string()))],
-            );
-            continue;
-        }
-        return Ok(Some((fd, want)));
-    }
-    Ok(None)
-}
-
-const LOCK_OPEN_FLAGS: i32 = sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK;
-
-/// Open (creating if needed) the lock file read-only, without following
-/// symlinks. Read-only as flock(1) does: enough for flock(2) on local file
-/// systems, works on a lock file another user created, and never makes an
-/// executable busy (a script that locks itself, ETXTBSY).
-fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
-    use nix::fcntl::OFlag;
-    use nix::sys::stat::Mode;
-    let flags = OFlag::from_bits_truncate(LOCK_OPEN_FLAGS);
-    let perm = Mode::from_bits_truncate(mode.unwrap_or(0o644) as _);
-    // O_EXCL first, to know whether the file is ours to give `--lock-mode`.
-    let create = nix::fcntl::open(
-        path,
-        flags | OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-        perm,
-    );
-    let file = match create {
-        Ok(fd) => {
-            let f = File::from(fd);
-            if let Some(m) = mode {
-                // Exact mode, whatever the umask.
-                f.set_permissions(std::fs::Permissions::from_mode(m))
-                    .map_err(|e| Error::io(path.display(), e))?;
-            }
-            f
-        }
-        Err(nix::errno::Errno::EEXIST) => {
-            match nix::fcntl::open(path, flags | OFlag::O_RDONLY, Mode::empty()) {
-                Ok(fd) => File::from(fd),
-                Err(nix::errno::Errno::ENOENT) => return Ok(None), // raced a delete
-                Err(e) => return Err(open_error(path, e.into())),
-            }
-        }
-        Err(e) => return Err(open_error(path, e.into())),
-    };
-    let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
-    // A directory is locked itself (awrite-lock DIR, as flock(1) does);
-    // `deletable` never lets it be removed.
-    if !meta.file_type().is_file() && !meta.is_dir() {
-        return Err(Error::other(
-            path.display(),
-            "lock file is not a regular file",
-        ));
-    }
-    Ok(Some(file))
-}
-
-fn open_error(path: &Path, e: io::Error) -> Error {
-    if sys::errno(&e) == Some(Errno::ELOOP) {
-        return Error::other(
-            path.display(),
-            "lock file is a symbolic link; refusing to use it",
-        )
-        .with_hint("Remove the link; lock files must live in a directory you trust");
-    }
-    if sys::errno(&e) == Some(Errno::EACCES) {
-        return Error::other(path.display(), crate::error::strerror(&e))
-            .with_hint("Run with sudo or check directory permissions");
-    }
-    Error::io_op(path.display(), "cannot open lock file", e)
-}
-
-/// flock(2) refused a read-only descriptor (EBADF, or EIO on some NFS
-/// clients): reopen the lock file read-write, as flock(1) does. `None`:
-/// the path no longer names the inode we opened (retry from the start).
-fn reopen_rw(path: &Path, ro: &File, err: &io::Error) -> Result<Option<File>> {
-    let rw = match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(LOCK_OPEN_FLAGS)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(open_error(path, e)),
-    };
-    let id = |f: &File| f.metadata().map(|m| (m.dev(), m.ino())).ok();
-    if id(ro).is_none() || id(ro) != id(&rw) {
-        return Ok(None);
-    }
-    log::debug(
-        &format!(
-            "flock on a read-only descriptor of {} failed ({}); reopened it read-write",
-            path.display(),
-            crate::error::strerror(err)
-        ),
-        &[("lock_file", json!(path.display().to_string()))],
-    );
-    Ok(Some(rw))
 }
 
 /// Take the lock at `lock_path` for `target` (the name used in messages).
@@ -661,109 +481,4 @@ pub fn holder_of(dev: u64, ino: u64) -> Option<(i32, Option<String>)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_path_appends_suffix() {
-        assert_eq!(
-            default_path(Path::new("a/b.json")),
-            Path::new("a/b.json.lock")
-        );
-    }
-
-    #[test]
-    fn lock_then_release_deletes_file() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.lock");
-        let l = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap();
-        assert!(p.exists());
-        l.release();
-        assert!(!p.exists());
-    }
-
-    #[test]
-    fn no_wait_conflict() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.lock");
-        let _held = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap();
-        let opts = Options {
-            wait: Wait::NoWait,
-            ..Options::default()
-        };
-        // A second open file description conflicts even in the same process.
-        let e = acquire("t", &d.path().join("t"), &p, &opts).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        let opts = Options {
-            wait: Wait::Timeout(Duration::from_millis(50), "0.05".into()),
-            ..Options::default()
-        };
-        let e = acquire("t", &d.path().join("t"), &p, &opts).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Error: t: Lock acquisition timeout after 0.05s"
-        );
-    }
-
-    #[test]
-    fn symlinked_lock_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.lock");
-        std::os::unix::fs::symlink(d.path().join("elsewhere"), &p).unwrap();
-        let e = acquire("t", &d.path().join("t"), &p, &Options::default()).unwrap_err();
-        assert!(e.to_string().contains("symbolic link"), "{e}");
-        assert!(!d.path().join("elsewhere").exists());
-    }
-
-    #[test]
-    fn kept_lock_file_stays() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.lock");
-        let opts = Options {
-            keep: true,
-            mode: Some(0o600),
-            ..Options::default()
-        };
-        acquire("t", &d.path().join("t"), &p, &opts)
-            .unwrap()
-            .release();
-        let m = std::fs::metadata(&p).unwrap();
-        assert_eq!(m.permissions().mode() & 0o7777, 0o600);
-    }
-
-    /// Many lockers, each deleting the lock file on release: the recheck
-    /// must keep them mutually exclusive. Without the dev/ino recheck this
-    /// fails within a few hundred iterations (a locker holding an unlinked
-    /// inode overlaps one holding the new file).
-    #[test]
-    fn deleting_the_lock_file_keeps_exclusion() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let d = tempfile::tempdir().unwrap();
-        let p = Arc::new(d.path().join("race.lock"));
-        let inside = Arc::new(AtomicUsize::new(0));
-        let overlaps = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (p, inside, overlaps) = (p.clone(), inside.clone(), overlaps.clone());
-                std::thread::spawn(move || {
-                    for _ in 0..300 {
-                        let l =
-                            acquire("race", Path::new("race"), &p, &Options::default()).unwrap();
-                        if inside.fetch_add(1, Ordering::SeqCst) != 0 {
-                            overlaps.fetch_add(1, Ordering::SeqCst);
-                        }
-                        std::thread::yield_now();
-                        inside.fetch_sub(1, Ordering::SeqCst);
-                        l.release();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(overlaps.load(Ordering::SeqCst), 0);
-        assert!(!p.exists());
-    }
-}
+mod tests;
