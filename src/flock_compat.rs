@@ -163,21 +163,15 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
         .ok()
         .and_then(|st| lock::holder_of(st.dev, st.ino))
         .and_then(|(pid, cmd)| Some((pid, cmd?)));
-    let mut parts = Vec::new();
     let mut notice_fields = fields(None);
     if let Some((pid, cmd)) = &holder {
-        parts.push(format!("held by pid {pid}: {cmd}"));
         notice_fields.push(("holder_pid", json!(pid)));
         notice_fields.push(("holder_command", json!(cmd)));
     }
-    if let Wait::Timeout(_, secs) = wait {
-        parts.push(format!("{secs}s timeout"));
-    }
-    let extra = if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
-    };
+    let extra = lock::wait_details(
+        holder.as_ref().map(|(pid, cmd)| (*pid, Some(cmd.as_str()))),
+        wait,
+    );
     log::notice(
         &format!("Waiting for lock on descriptor {fd}{extra}..."),
         &notice_fields,

@@ -433,13 +433,11 @@ fn poll_until(file: &File, op: LockOp, deadline: Option<Instant>) -> bool {
     }
 }
 
-fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
+/// What a waiting notice says in parentheses: the holder (where the
+/// system tells) and the timeout; empty when there is neither.
+pub fn wait_details(holder: Option<(i32, Option<&str>)>, wait: &Wait) -> String {
     let mut parts = Vec::new();
-    let holder = file
-        .metadata()
-        .ok()
-        .and_then(|m| holder_of(m.dev(), m.ino()));
-    if let Some((pid, cmd)) = &holder {
+    if let Some((pid, cmd)) = holder {
         parts.push(match cmd {
             Some(c) => format!("held by pid {pid}: {c}"),
             None => format!("held by pid {pid}"),
@@ -448,11 +446,22 @@ fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
     if let Wait::Timeout(_, secs) = wait {
         parts.push(format!("{secs}s timeout"));
     }
-    let extra = if parts.is_empty() {
+    if parts.is_empty() {
         String::new()
     } else {
         format!(" ({})", parts.join(", "))
-    };
+    }
+}
+
+fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
+    let holder = file
+        .metadata()
+        .ok()
+        .and_then(|m| holder_of(m.dev(), m.ino()));
+    let extra = wait_details(
+        holder.as_ref().map(|(pid, cmd)| (*pid, cmd.as_deref())),
+        wait,
+    );
     let mut fields = vec![
         ("target", json!(target)),
         ("lock_file", json!(lock_path.display().to_string())),
