@@ -7,34 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// A flock(1) process holding `lock` until dropped.
-struct Holder(Child);
-
-impl Holder {
-    fn new(env: &Env, lock: &str) -> Holder {
-        let ready = env.path(&format!("{lock}.ready"));
-        // -o: the sleeping command does not inherit the lock, so killing
-        // flock(1) releases it.
-        let child = Command::new("flock")
-            .arg("-o")
-            .arg(env.path(lock))
-            .args(["sh", "-c", "touch \"$0\"; exec sleep 60"])
-            .arg(&ready)
-            .spawn()
-            .expect("flock(1)");
-        wait_for(&ready);
-        std::fs::remove_file(&ready).unwrap();
-        Holder(child)
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mode_of(env: &Env, rel: &str) -> u32 {
     std::fs::metadata(env.path(rel)).unwrap().mode() & 0o7777
 }

@@ -81,13 +81,7 @@ fn named_temp_file_when_o_tmpfile_is_unsupported() {
 
     // The lock is still taken: a held lock is exit 2, and the named temp
     // file, which already existed then, is removed.
-    let mut holder = Command::new("flock")
-        .current_dir(env.dir.path())
-        .args(["t.lock", "-c", "touch ready; exec sleep 30"])
-        .spawn()
-        .unwrap();
-    wait_for(&env.path("ready"));
-    std::fs::remove_file(env.path("ready")).unwrap();
+    let holder = Holder::new(&env, "t.lock");
     let out = traced(
         &env,
         "awrite",
@@ -101,8 +95,7 @@ fn named_temp_file_when_o_tmpfile_is_unsupported() {
         "{}",
         out.stderr()
     );
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     assert_eq!(env.read("t"), "s\na\n");
     assert_eq!(files(&env), ["t", "t.lock"], "no temp file left");
 }
@@ -149,13 +142,7 @@ fn rename_noreplace_by_link_when_renameat2_is_missing() {
 #[test]
 fn no_holder_pid_without_proc_locks() {
     let env = Env::new();
-    let mut holder = Command::new("flock")
-        .current_dir(env.dir.path())
-        .args(["t.lock", "-c", "touch ready; exec sleep 30"])
-        .spawn()
-        .unwrap();
-    wait_for(&env.path("ready"));
-    std::fs::remove_file(env.path("ready")).unwrap();
+    let holder = Holder::new(&env, "t.lock");
     let no_proc_locks = ["-P", "/proc/locks", "-e", "inject=openat:error=ENOENT"];
     let out = traced(
         &env,
@@ -173,8 +160,7 @@ fn no_holder_pid_without_proc_locks() {
         .run()
         .code_is(2);
     assert!(with.stderr().contains("(held by pid "), "{}", with.stderr());
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder);
     assert_eq!(files(&env), ["t.lock"]);
 }
 

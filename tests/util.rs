@@ -339,3 +339,31 @@ impl Traced {
         Out(self.child.wait_with_output().unwrap())
     }
 }
+
+/// A flock(1) process holding `lock` until dropped.
+pub struct Holder(std::process::Child);
+
+impl Holder {
+    pub fn new(env: &Env, lock: &str) -> Holder {
+        let ready = env.path(&format!("{lock}.ready"));
+        // -o: the sleeping command does not inherit the lock, so killing
+        // flock(1) releases it.
+        let child = Command::new("flock")
+            .arg("-o")
+            .arg(env.path(lock))
+            .args(["sh", "-c", "touch \"$0\"; exec sleep 60"])
+            .arg(&ready)
+            .spawn()
+            .expect("flock(1)");
+        wait_for(&ready);
+        std::fs::remove_file(&ready).unwrap();
+        Holder(child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
