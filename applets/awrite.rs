@@ -194,6 +194,7 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    awrite_lib::signals::arm();
     match write::run(&opts) {
         Ok(_) => 0,
         Err(e) => common::fail(&e),

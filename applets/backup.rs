@@ -228,6 +228,9 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(p) => p,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    // Copies and restores take time in proportion to the file's size, and
+    // may wait for a lock: the signal thread acts on signals from here on.
+    awrite_lib::signals::arm();
     // Like cp(1): go on with the other files, report the first failure.
     let mut code = exit::OK;
     for f in &p.files {

@@ -141,6 +141,8 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    // A run over a large tree takes seconds: signals are acted on at once.
+    awrite_lib::signals::arm();
     // Line by line: a reader that goes away (`| head`) stops the run at
     // once, so no deletion goes unreported. run() checks every write and
     // its final flush (`Error: stdout: ...`, src/out.rs); flushing again

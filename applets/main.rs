@@ -20,6 +20,7 @@ pub const APPLETS: [&str; 5] = [
 
 fn main() -> std::process::ExitCode {
     // First, before any thread exists: every thread inherits the mask.
+    // (The signal thread itself starts only when needed: signals::arm.)
     awrite_lib::signals::install();
     let mut os = std::env::args_os();
     let argv0 = os.next().unwrap_or_default();
@@ -47,6 +48,10 @@ fn main() -> std::process::ExitCode {
             exit::UNKNOWN_APPLET
         }
     };
+    // A signal that no signal thread was there to take (see signals::arm)
+    // ends the run as it would have on arrival: exit 3, unless the target
+    // was already replaced.
+    awrite_lib::signals::checkpoint();
     exit_code(code)
 }
 

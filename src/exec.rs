@@ -160,6 +160,9 @@ pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> 
         cmd.env(k, v);
     }
     signals::restore_mask_on_exec(&mut cmd);
+    // The command runs for as long as it likes: signals must be forwarded
+    // to it from the moment it exists.
+    signals::arm();
     let reaper = watch_descendants && sys::become_subreaper();
     let start = Instant::now();
     let mut child = {
@@ -207,6 +210,9 @@ pub fn exec_in_place(argv: &[String], env: &[(&str, String)]) -> Error {
     // signal kills us by default action (the command has not run, and the
     // kernel releases the lock).
     signals::restore_mask_on_exec(&mut cmd);
+    // A signal that arrived while no signal thread ran ends us here as it
+    // would have on arrival (exit 3), not as a default action at exec.
+    signals::checkpoint();
     let e = cmd.exec();
     // Back under the signal thread's handling for the error path.
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};

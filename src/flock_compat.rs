@@ -172,6 +172,8 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
         holder.as_ref().map(|(pid, cmd)| (*pid, Some(cmd.as_str()))),
         wait,
     );
+    // About to wait for another process: signals are acted on meanwhile.
+    crate::signals::arm();
     log::notice(
         &format!("Waiting for lock on descriptor {fd}{extra}..."),
         &notice_fields,

@@ -16,6 +16,26 @@
 //! that change what must be removed (rename of the temp file, unlink of the
 //! lock file), so the cleanup never removes a path that is no longer ours —
 //! in particular never a lock file that another process now holds.
+//!
+//! The signal thread is started only when it is needed (`arm`): before
+//! anything that can wait for an unbounded time (a lock held by another
+//! process, a pipe with no data yet, a child process) and by the applets
+//! whose work is long (backup, housekeep). Starting a thread is a good part
+//! of the cost of a short run (a clone, a stack, the thread's own set-up),
+//! and a short uncontended `awrite` or `awrite-lock` never waits. Until
+//! then a signal that arrives stays pending, because it is blocked from the
+//! first line of `main`: nothing is lost, only the moment it is acted on
+//! moves. It is taken by the thread as soon as that starts, or by the main
+//! thread itself at a `checkpoint`, where it has exactly the effect it
+//! would have had on arrival: the main thread runs the same `on_signal`
+//! under the same registry guard. The checkpoints are the places where the
+//! outcome would otherwise change: right before the rename that replaces
+//! the target (a signal that came before it must leave the target alone,
+//! exit 3) and at exit (a signal must not be swallowed by a run that then
+//! ends without replacing anything). Between two checkpoints the main
+//! thread only does work that ends by itself (reading a regular file,
+//! writing, fsync), so "at any point" still holds: the exit 3 comes when
+//! that step ends, with the same cleanup.
 
 use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
@@ -102,6 +122,10 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 });
 /// The mask we were started with, restored in children before exec.
 static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
+/// The signals we handle (blocked by `install`), once blocked.
+static HANDLED_SET: OnceLock<SigSet> = OnceLock::new();
+/// The signal thread, once started (`arm`).
+static THREAD: OnceLock<()> = OnceLock::new();
 
 /// Lock the registry. Hold the guard across the filesystem operation that
 /// changes what it lists.
@@ -111,9 +135,10 @@ pub fn registry() -> MutexGuard<'static, Registry> {
 
 const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-/// Block the signals and start the signal thread. Call first in `main`,
-/// before any other thread exists. A signal that was ignored when we were
-/// started (`nohup`, background jobs) stays ignored.
+/// Block the signals. Call first in `main`, before any other thread
+/// exists: every thread inherits the mask. A signal that was ignored when
+/// we were started (`nohup`, background jobs) stays ignored. The thread
+/// that acts on them is started by `arm`; see the module comment.
 pub fn install() {
     let mut set = SigSet::empty();
     for s in HANDLED {
@@ -127,16 +152,53 @@ pub fn install() {
         return;
     }
     let _ = ORIGINAL_MASK.set(old);
-    let _ = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || loop {
-            let (sig, from_terminal) = sys::wait_signal(&set);
-            on_signal(sig, from_terminal);
-        });
+    let _ = HANDLED_SET.set(set);
+}
+
+/// Start the signal thread (once): call before anything that may wait for
+/// an unbounded time, or take long. A signal that arrived before is taken
+/// at once.
+pub fn arm() {
+    let Some(set) = HANDLED_SET.get() else {
+        return; // not blocked (install failed): default actions apply
+    };
+    THREAD.get_or_init(|| {
+        let set = *set;
+        let _ = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || loop {
+                let (sig, from_terminal) = sys::wait_signal(&set);
+                on_signal(sig, from_terminal);
+            });
+    });
+}
+
+/// Act on a signal that arrived while no signal thread ran, as the thread
+/// would have on arrival. Hold the registry guard of the operation that
+/// follows (the rename), so nothing changes between the check and it.
+/// With the thread running this is its job, and a no-op here.
+pub fn checkpoint_locked(reg: &mut Registry) {
+    if THREAD.get().is_some() {
+        return;
+    }
+    let Some(set) = HANDLED_SET.get() else {
+        return;
+    };
+    while let Some(sig) = sys::take_pending(set) {
+        act(reg, sig, false);
+    }
+}
+
+/// `checkpoint_locked`, taking the guard. Called at exit by `main`.
+pub fn checkpoint() {
+    checkpoint_locked(&mut registry());
 }
 
 fn on_signal(sig: i32, from_terminal: bool) {
-    let mut reg = registry();
+    act(&mut registry(), sig, from_terminal);
+}
+
+fn act(reg: &mut Registry, sig: i32, from_terminal: bool) {
     if let Some(pid) = reg.child {
         // A signal from the terminal already reached the child, which
         // shares our process group; do not deliver it twice. The pid is
@@ -153,7 +215,7 @@ fn on_signal(sig: i32, from_terminal: bool) {
         reg.pending.get_or_insert(sig);
         return;
     }
-    cleanup(&mut reg);
+    cleanup(reg);
     crate::log::error(&Error::Interrupted, &[]);
     // Still holding the registry: the main thread cannot commit or unlink
     // behind our back.
@@ -179,9 +241,14 @@ fn cleanup(reg: &mut Registry) {
 /// Say at `-v` that a signal arrived after `target` was replaced (the run
 /// then ended normally, exit 0).
 pub fn note_pending(target: &str) {
-    let Some(sig) = registry().pending else {
+    let mut reg = registry();
+    // A signal still pending (no signal thread) arrived after the rename
+    // too: the target is replaced, so it is only noted.
+    checkpoint_locked(&mut reg);
+    let Some(sig) = reg.pending else {
         return;
     };
+    drop(reg);
     let name = crate::exec::signal_name(sig);
     crate::log::info(
         &format!("{name} arrived after {target} was replaced; the write was completed"),

@@ -10,7 +10,7 @@ use std::process::Command;
 
 pub use nix::errno::Errno;
 use nix::libc;
-use nix::sys::signal::{SigHandler, SigSet, Signal};
+use nix::sys::signal::{SigSet, Signal};
 
 /// Open flags for `OpenOptionsExt::custom_flags`.
 pub const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
@@ -219,20 +219,34 @@ pub fn stdin_file() -> std::mem::ManuallyDrop<std::fs::File> {
     std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) })
 }
 
-/// Is `sig` ignored (SIG_IGN) in this process? Queried without changing
-/// the disposition for longer than the two calls.
+/// Is `sig` ignored (SIG_IGN) in this process? A query only: a null new
+/// action leaves the disposition untouched (no window with SIG_DFL).
 pub fn signal_ignored(sig: Signal) -> bool {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction};
-    let probe = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    // SAFETY: installs SIG_DFL and restores the old action at once; no
-    // handler function is involved. Called before any other thread exists.
-    match unsafe { sigaction(sig, &probe) } {
-        Ok(old) => {
-            let _ = unsafe { sigaction(sig, &old) };
-            matches!(old.handler(), SigHandler::SigIgn)
-        }
-        Err(_) => false,
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `old`, a zeroed struct it fills in.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
+/// Take one signal of `set` (blocked in every thread) that is pending
+/// already, without waiting: sigpending, then sigwait on one that is
+/// pending, which returns at once. `None` when none is.
+pub fn take_pending(set: &SigSet) -> Option<i32> {
+    // SAFETY: sigpending fills in a zeroed sigset_t.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sigpending(&mut pending) } != 0 {
+        return None;
     }
+    // SAFETY: sigpending initialised it.
+    let pending = unsafe { SigSet::from_sigset_t_unchecked(pending) };
+    let sig = set.iter().find(|s| pending.contains(*s))?;
+    let mut one = SigSet::empty();
+    one.add(sig);
+    // Pending and blocked: sigwait returns at once. (Another thread could
+    // only take it first if the signal thread ran, and then we would not
+    // be here: see signals::checkpoint.)
+    one.wait().ok().map(|s| s as i32)
 }
 
 /// kill(2).
