@@ -306,7 +306,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
     };
     let mut announced = false;
     loop {
-        let Some(mut file) = open_lock_file(lock_path, opts.mode)? else {
+        let Some((mut file, id)) = open_lock_file(lock_path, opts.mode)? else {
             continue;
         };
         let mut first = try_flock(&file, op);
@@ -337,7 +337,10 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
                 }
                 if !announced {
                     announced = true;
-                    announce(target, lock_path, &file, &opts.wait);
+                    // About to wait for another process: a signal must be
+                    // acted on while we do (signals::arm).
+                    signals::arm();
+                    announce(target, lock_path, id, &opts.wait);
                 }
                 match (&opts.wait, deadline) {
                     (Wait::Timeout(_, secs), _) => {
@@ -354,11 +357,9 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
             }
             Err(e) => return Err(Error::io_op(lock_path.display(), "flock", e)),
         }
-        // We hold a lock on *this inode*; is it still the lock file?
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::io(lock_path.display(), e))?;
-        let id = (meta.dev(), meta.ino());
+        // We hold a lock on *this inode* (`id`, from the fstat at open: a
+        // descriptor's inode never changes, and reopen_rw only returns a
+        // descriptor of the same one); is it still the lock file?
         if !same_file(lock_path, id) {
             log::debug(
                 "Lock file was replaced or removed while we waited; retrying",
@@ -366,9 +367,17 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
             );
             continue;
         }
+        // Is the lock file the target itself? Only a lock path other than
+        // `{target}.lock` can name the target's own directory entry. Our
+        // default is another entry in the same directory (and never a
+        // symlink: O_NOFOLLOW), so its inode can be the target's only
+        // through a hard link, and `deletable` (here and in the signal
+        // cleanup) keeps a file with two links anyway: the stat of the
+        // target buys nothing there.
+        let may_be_target = lock_path != default_path(target_path);
         let keep = if opts.keep {
             Some("--keep-lock-file".to_string())
-        } else if same_file(target_path, id) {
+        } else if may_be_target && same_file(target_path, id) {
             Some("it is the target itself".to_string())
         } else {
             None
@@ -453,11 +462,8 @@ pub fn wait_details(holder: Option<(i32, Option<&str>)>, wait: &Wait) -> String 
     }
 }
 
-fn announce(target: &str, lock_path: &Path, file: &File, wait: &Wait) {
-    let holder = file
-        .metadata()
-        .ok()
-        .and_then(|m| holder_of(m.dev(), m.ino()));
+fn announce(target: &str, lock_path: &Path, id: (u64, u64), wait: &Wait) {
+    let holder = holder_of(id.0, id.1);
     let extra = wait_details(
         holder.as_ref().map(|(pid, cmd)| (*pid, cmd.as_deref())),
         wait,

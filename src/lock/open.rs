@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -17,8 +18,11 @@ const LOCK_OPEN_FLAGS: i32 = sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK;
 /// Open (creating if needed) the lock file read-only, without following
 /// symlinks. Read-only as flock(1) does: enough for flock(2) on local file
 /// systems, works on a lock file another user created, and never makes an
-/// executable busy (a script that locks itself, ETXTBSY).
-pub(super) fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<File>> {
+/// executable busy (a script that locks itself, ETXTBSY). Also returns the
+/// dev/ino of the open file: a descriptor names one inode for its whole
+/// life, so this one fstat serves every later question about it (the
+/// recheck after flock compares it with the path).
+pub(super) fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<(File, (u64, u64))>> {
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
     let flags = OFlag::from_bits_truncate(LOCK_OPEN_FLAGS);
@@ -48,16 +52,16 @@ pub(super) fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<Fi
         }
         Err(e) => return Err(open_error(path, e.into())),
     };
-    let meta = file.metadata().map_err(|e| Error::io(path.display(), e))?;
+    let st = sys::fstat(file.as_raw_fd()).map_err(|e| Error::io(path.display(), e))?;
     // A directory is locked itself (awrite-lock DIR, as flock(1) does);
     // `deletable` never lets it be removed.
-    if !meta.file_type().is_file() && !meta.is_dir() {
+    if !st.is_file() && st.kind() != sys::FileKind::Directory {
         return Err(Error::other(
             path.display(),
             "lock file is not a regular file",
         ));
     }
-    Ok(Some(file))
+    Ok(Some((file, st.id())))
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {
