@@ -154,11 +154,11 @@ pub(super) fn locked_unlink(
         Err(e) if sys::errno(&e) == Some(Errno::ELOOP) => return Outcome::Kept(Keep::Changed),
         Err(e) => return Outcome::Failed("cannot open", e),
     };
-    match sys::fstat(fd.as_raw_fd()) {
-        Ok(st) if ident(&st) == ident(seen) => {}
-        Ok(_) => return Outcome::Kept(Keep::Changed),
-        Err(e) => return Outcome::Failed("cannot stat", e),
-    }
+    // No fstat between the open and the try-lock: the one after the lock
+    // makes the same identity check on the same descriptor (and the
+    // deletion rules besides), and only its answer counts. All an earlier
+    // one saved was a try-lock on a file swapped in since the walk: it
+    // never blocks, is released at once, and every candidate gets one.
     match sys::flock(fd.as_raw_fd(), LockOp::Exclusive, false) {
         Ok(()) => {}
         Err(e) if sys::would_block(&e) => return Outcome::Held,

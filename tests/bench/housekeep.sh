@@ -5,7 +5,9 @@
 #
 # Without an argument the release binary is built (cargo build --release).
 # Sizes: LOCKS (default 10000), BACKUPS (default 100000), DIRS (default 100,
-# the files are spread over that many subdirectories). Scratch space:
+# the files are spread over that many subdirectories); ROUNDS (default 3)
+# paired rounds for the ratios against find(1) (issue 15), reported as
+# medians of the per-round ratios. Scratch space:
 # BENCH_DIR (default: a fresh directory under ${TMPDIR:-/tmp}), removed at
 # exit. Targets (PRD 9.4): 10,000 lock files < 5 s, 100,000 backups < 30 s.
 # Rerunnable; prints one line per measurement and exits 1 if a target is
@@ -15,6 +17,7 @@ set -euo pipefail
 LOCKS=${LOCKS:-10000}
 BACKUPS=${BACKUPS:-100000}
 DIRS=${DIRS:-100}
+ROUNDS=${ROUNDS:-3}
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
 if [[ $# -ge 1 ]]; then
@@ -128,6 +131,34 @@ if [[ $(wc -l <"$scratch/out") -ne $((BACKUPS * 3 / 5)) ]]; then
     fail=1
 fi
 echo "keep-newest: ${a}s (dry run ${d}s)" >&2
+
+# Issue 15's ratios, as medians of ROUNDS paired rounds (fresh identical
+# trees each round, the order alternating): 10,000 lock files (over DIRS
+# directories) against find -name '*.lock' -delete, and --keep-newest 1
+# over BACKUPS backups against find deleting every backup (find cannot
+# choose, so it deletes more).
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+lock_r=() keep_r=()
+for ((r = 0; r < ROUNDS; r++)); do
+    rm -rf "$scratch"/p-*
+    make_locks "$scratch/p-la"
+    make_locks "$scratch/p-lb"
+    make_backups "$scratch/p-ba"
+    make_backups "$scratch/p-bb"
+    pair=(
+        "a=\$(measure 'housekeep --clean-locks -r ($LOCKS)' - $LOCKS '$scratch/p-la' -- '$hk' --clean-locks -r '$scratch/p-la')"
+        "f=\$(measure 'find -name *.lock -delete ($LOCKS)' - $LOCKS '$scratch/p-lb' -- find '$scratch/p-lb' -name '*.lock' -delete)"
+    )
+    if ((r % 2)); then eval "${pair[1]}"; eval "${pair[0]}"; else eval "${pair[0]}"; eval "${pair[1]}"; fi
+    lock_r+=("$(ratio "$a" "$f")")
+    pair=(
+        "a=\$(measure 'housekeep --clean-backups -r --keep-newest 1 ($BACKUPS)' - $((BACKUPS * 4 / 5)) '$scratch/p-ba' -- '$hk' --clean-backups -r --keep-newest 1 '$scratch/p-ba')"
+        "f=\$(measure 'find -name *.backup -delete ($BACKUPS)' - $BACKUPS '$scratch/p-bb' -- find '$scratch/p-bb' -name '*.backup' -delete)"
+    )
+    if ((r % 2)); then eval "${pair[1]}"; eval "${pair[0]}"; else eval "${pair[0]}"; eval "${pair[1]}"; fi
+    keep_r+=("$(ratio "$a" "$f")")
+done
+echo "paired, median of $ROUNDS rounds: locks $(printf '%s\n' "${lock_r[@]}" | median)x find -delete (rounds: ${lock_r[*]}); keep-newest 1 $(printf '%s\n' "${keep_r[@]}" | median)x find -delete of all (rounds: ${keep_r[*]})" >&2
 
 if [[ $fail -ne 0 ]]; then
     echo "FAIL" >&2
