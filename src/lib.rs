@@ -16,6 +16,7 @@ pub mod flock_compat;
 pub mod housekeep;
 pub mod lock;
 pub mod log;
+pub mod meta;
 pub mod names;
 pub mod out;
 pub mod signals;

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::commit::{self, Owner, Target, TempFile};
+use crate::commit::{self, Meta, Place, Target, TempFile};
 use crate::error::{Error, Result};
+use crate::meta::Preserve;
 use crate::{backup, lock, log};
 
 /// Simple mode keeps up to this much input in memory; past it, the input
@@ -38,7 +39,12 @@ pub struct Options {
     pub mode: Option<u32>,
     /// Keep the old file's mode (default; off with `--no-preserve-mode`).
     pub preserve_mode: bool,
-    pub owner: Owner,
+    /// Owner and extended attributes to keep (CONTRACT 15).
+    pub keep: Preserve,
+    /// `--no-clobber`: create FILE only if it does not exist.
+    pub no_clobber: bool,
+    /// `--in-place-fallback`: where rename cannot replace FILE, write into it.
+    pub in_place_fallback: bool,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
     /// `--backup*`: back up the old file under the lock, before the rename.
@@ -74,15 +80,101 @@ fn input_name(opts: &Options) -> String {
         .unwrap_or_else(|| "stdin".into())
 }
 
-/// Mode of the new file, per CONTRACT section 3.
-fn final_mode(opts: &Options, target: &Target) -> u32 {
-    if let Some(m) = opts.mode {
-        return m;
+/// Mode and metadata of the new file, per CONTRACT sections 3 and 15.
+fn final_meta(opts: &Options, target: &Target) -> Meta {
+    let (mode, explicit) = match (opts.mode, &target.existing) {
+        (Some(m), _) => (m, true),
+        (None, Some(m)) if opts.preserve_mode => (m.mode() & 0o7777, false),
+        _ => (0o666 & !crate::sys::umask(), true),
+    };
+    Meta {
+        mode,
+        explicit,
+        keep: opts.keep,
     }
-    match &target.existing {
-        Some(m) if opts.preserve_mode => m.mode() & 0o7777,
-        _ => 0o666 & !crate::sys::umask(),
+}
+
+/// How the commit may place the content (before any fallback is known).
+fn placement(opts: &Options) -> Place {
+    match (opts.no_clobber, opts.in_place_fallback) {
+        (true, _) => Place::Create,
+        (false, true) => Place::RenameOrInPlace,
+        (false, false) => Place::Rename,
     }
+}
+
+/// Errors of creating a file in a directory that mean "not allowed here".
+fn dir_refused(e: &Error) -> bool {
+    use crate::sys::Errno;
+    matches!(
+        e.errno().map(Errno::from_raw),
+        Some(Errno::EACCES | Errno::EPERM)
+    )
+}
+
+/// The temp file beside the target; where its directory cannot hold one
+/// but the target itself is writable (checked before), `--in-place-fallback`
+/// puts it in $TMPDIR and the commit writes in place. Without the option
+/// the error names it.
+fn create_temp(opts: &Options, target: &Target, meta: &Meta) -> Result<(TempFile, Place)> {
+    match TempFile::create(target, meta) {
+        Ok(t) => Ok((t, placement(opts))),
+        Err(e) if dir_refused(&e) && target.existing.is_some() && !opts.no_clobber => {
+            if !opts.in_place_fallback {
+                let dir = target.dir.display();
+                return Err(e.with_hint(format!(
+                    "{dir} cannot hold a temp file, but {} is writable: \
+--in-place-fallback writes into it in place (not atomic)",
+                    target.display()
+                )));
+            }
+            let scratch = Target {
+                given: target.given.clone(),
+                real: target.real.clone(),
+                dir: std::env::temp_dir(),
+                name: target.name.clone(),
+                existing: None,
+            };
+            log::debug(
+                &format!(
+                    "{} cannot hold a temp file; collecting the input in {} to write {} in place",
+                    target.dir.display(),
+                    scratch.dir.display(),
+                    target.display()
+                ),
+                &[("target", json!(target.display()))],
+            );
+            Ok((
+                TempFile::create(&scratch, &Meta::scratch())?,
+                Place::InPlace,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writing in place because FILE's directory cannot hold a temp file: it
+/// cannot hold FILE.lock either, so say where else the lock can go.
+pub(super) fn lock_hint(opts: &Options, place: Place, e: Error) -> Error {
+    if place == Place::InPlace && opts.lock_file.is_none() && dir_refused(&e) {
+        return e.with_hint(
+            "The directory is not writable, so FILE.lock cannot be made there either: \
+give every writer the same --lock-file PATH in a writable directory",
+        );
+    }
+    e
+}
+
+/// `--no-clobber` fails before reading any input when FILE exists; the
+/// commit checks again, atomically.
+fn refuse_existing(opts: &Options, target: &Target) -> Result<()> {
+    if opts.no_clobber && target.existing.is_some() {
+        return Err(Error::io(
+            target.display(),
+            crate::sys::error(crate::sys::Errno::EEXIST),
+        ));
+    }
+    Ok(())
 }
 
 /// Copy the rest of `input` into the temp file. std's io::copy uses
@@ -132,7 +224,8 @@ pub fn run(opts: &Options) -> Result<()> {
             );
         }
     }
-    let mode = final_mode(opts, &target);
+    refuse_existing(opts, &target)?;
+    let meta = final_meta(opts, &target);
     let lock_path = opts
         .lock_file
         .clone()
@@ -144,18 +237,18 @@ pub fn run(opts: &Options) -> Result<()> {
         return append::run(opts, &input, &target, &lock_path);
     }
 
-    let (tmp, bytes) = if opts.stream {
+    let (tmp, place, bytes) = if opts.stream {
         log::info("Streaming mode", &[("target", json!(shown))]);
-        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        let (mut tmp, place) = create_temp(opts, &target, &meta)?;
         let n = copy_rest(&input, &mut tmp, &target)?;
-        (tmp, n)
+        (tmp, place, n)
     } else {
         let mut buf = Vec::new();
         let eof = read_bounded(&input, &mut buf, &input_name(opts))?;
         if buf.is_empty() && !opts.allow_empty {
             return Err(Error::NoInput);
         }
-        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        let (mut tmp, place) = create_temp(opts, &target, &meta)?;
         tmp.write_all(&buf, &target)?;
         let mut n = buf.len() as u64;
         drop(buf);
@@ -166,7 +259,7 @@ pub fn run(opts: &Options) -> Result<()> {
             );
             n += copy_rest(&input, &mut tmp, &target)?;
         }
-        (tmp, n)
+        (tmp, place, n)
     };
     if bytes == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
@@ -174,7 +267,8 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.durable {
         tmp.sync(&target)?;
     }
-    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)?;
+    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)
+        .map_err(|e| lock_hint(opts, place, e))?;
     let mut tmp = tmp;
     if target.restat()? {
         // A holder changed the file's mode or owner while we waited (or
@@ -186,12 +280,27 @@ pub fn run(opts: &Options) -> Result<()> {
             ),
             &[("target", json!(shown))],
         );
-        tmp.set_meta(&target, final_mode(opts, &target), opts.owner)?;
+        if place != Place::InPlace {
+            tmp.set_meta(&target, &final_meta(opts, &target))?;
+        }
+    }
+    let meta = final_meta(opts, &target);
+    if place == Place::InPlace {
+        // The scratch file is not the new inode: the target keeps its own.
+    } else if target.existing.is_some() {
+        tmp.keep_xattrs(&target.real, &meta, opts.durable, &shown)?;
     }
     if let Some(b) = &opts.backup {
-        backup::before_replace(&target, b, opts.owner, opts.durable)?;
+        // A backup by hard link would share the inode an in-place write
+        // changes: with --in-place-fallback, backups are copies.
+        backup::before_replace(&target, b, opts.keep, opts.durable, opts.in_place_fallback)?;
     }
-    tmp.commit(&target, opts.durable)?;
+    let placed = tmp.commit(&target, opts.durable, place)?;
+    if placed == commit::Placed::InPlace {
+        if let Some(m) = opts.mode {
+            commit::chmod(&target, m)?;
+        }
+    }
     drop(held);
     crate::signals::note_pending(&shown);
     log::info(

@@ -24,6 +24,7 @@
 //! | wait for a signal  | sigwaitinfo                | sigwait              | sigwaitinfo       |
 
 mod unix;
+pub mod xattr;
 pub use unix::*;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -21,7 +21,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{copy_rest, input_name, read_bounded, Input, Options};
-use crate::commit::{Owner, Target, TempFile};
+use crate::commit::{Meta, Place, Placed, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::{lock, log, sys};
 
@@ -46,7 +46,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
         return Ok(Data::Memory(buf));
     }
     // Same naming and cleanup as the real temp file; never renamed.
-    let mut spill = TempFile::create(target, 0o600, Owner::Creator)?;
+    let mut spill = TempFile::create(target, &Meta::scratch())?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
         &[("temp_file", json!(spill.describe()))],
@@ -107,8 +107,8 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
             None => None,
         },
     };
-    let mode = super::final_mode(opts, &now);
-    let mut tmp = TempFile::create(&now, mode, opts.owner)?;
+    let meta = super::final_meta(opts, &now);
+    let (mut tmp, place) = super::create_temp(opts, &now, &meta)?;
     let old_bytes = match old {
         Some(mut f) => io::copy(&mut f, tmp.file()).map_err(|e| Error::io(&shown, e))?,
         None => 0,
@@ -123,10 +123,18 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
     if opts.durable {
         tmp.sync_named(&now)?;
     }
-    if let Some(b) = &opts.backup {
-        crate::backup::before_replace(&now, b, opts.owner, opts.durable)?;
+    if place != Place::InPlace && now.existing.is_some() {
+        tmp.keep_xattrs(&now.real, &meta, opts.durable, &shown)?;
     }
-    tmp.commit(&now, opts.durable)?;
+    if let Some(b) = &opts.backup {
+        // As in `write::run`: no hard-link backup of an inode written in place.
+        crate::backup::before_replace(&now, b, opts.keep, opts.durable, opts.in_place_fallback)?;
+    }
+    if tmp.commit(&now, opts.durable, place)? == Placed::InPlace {
+        if let Some(m) = opts.mode {
+            crate::commit::chmod(&now, m)?;
+        }
+    }
     drop(held);
     crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
