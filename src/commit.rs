@@ -191,6 +191,10 @@ pub struct TempFile {
     /// The replaced file's owner and group are the new file's (or there
     /// was no file to replace): set-id bits and file capabilities may stay.
     owner_kept: bool,
+    /// The full mode, when it has set-id bits: they are applied after the
+    /// data (`finish_mode`), because the kernel clears them on every
+    /// write(2) by a process without CAP_FSETID.
+    setid_mode: Option<u32>,
 }
 
 impl TempFile {
@@ -236,6 +240,7 @@ impl TempFile {
             armed: true,
             owner: (stat.uid(), stat.gid()),
             owner_kept: true,
+            setid_mode: None,
         };
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris. Waiting, not a try: a named
@@ -268,9 +273,29 @@ impl TempFile {
             None => true,
         };
         let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+        let setid = sys::S_ISUID | sys::S_ISGID;
+        self.setid_mode = Some(mode).filter(|m| m & setid != 0);
         self.file
-            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .set_permissions(std::fs::Permissions::from_mode(mode & !setid))
             .map_err(|e| Error::io_op(&shown, "cannot set mode of temporary file", e))?;
+        Ok(())
+    }
+
+    /// Add the set-id bits held back by `set_meta`, now that all data is
+    /// written (see `setid_mode`). No system call when there are none. A
+    /// temp file with a name was synced before: sync the change too (an
+    /// unnamed one is synced when it is named).
+    fn finish_mode(&mut self, target: &Target, durable: bool) -> Result<()> {
+        if let Some(mode) = self.setid_mode.take() {
+            self.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| {
+                    Error::io_op(target.display(), "cannot set mode of temporary file", e)
+                })?;
+            if durable && self.path.is_some() {
+                self.sync(target)?;
+            }
+        }
         Ok(())
     }
 
@@ -291,6 +316,7 @@ impl TempFile {
         let copied = meta::copy_xattrs(&self.file, from, meta.keep.xattrs, self.owner_kept, shown)?;
         if copied.acl && meta.explicit {
             let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+            let mode = mode & !(sys::S_ISUID | sys::S_ISGID);
             self.file
                 .set_permissions(std::fs::Permissions::from_mode(mode))
                 .map_err(|e| Error::io_op(shown, "cannot set mode of temporary file", e))?;
@@ -356,6 +382,7 @@ impl TempFile {
     /// fsync, not fdatasync: it also carries a mode or owner fixed under
     /// the lock (Target::restat) since the first sync.
     pub fn name_synced(&mut self, target: &Target, durable: bool) -> Result<&Path> {
+        self.finish_mode(target, durable)?;
         let unnamed = self.path.is_none();
         self.name(target)?;
         if durable && unnamed {
@@ -464,6 +491,7 @@ replace; --in-place-fallback writes into it in place (not atomic)",
     /// can never both win and nothing is left behind by the loser.
     fn create_target(&mut self, target: &Target, durable: bool) -> Result<()> {
         let shown = target.display();
+        self.finish_mode(target, durable)?;
         match self.path.clone() {
             None => {
                 {

@@ -180,7 +180,7 @@ pub fn copy_xattrs(
         let value = match xattr::get(from, &name) {
             Ok(v) => v,
             // Removed since it was listed: nothing to keep.
-            Err(e) if sys::errno(&e) == Some(Errno::ENODATA) => continue,
+            Err(e) if xattr::is_missing(&e) => continue,
             Err(e) => {
                 skip(keep, shown, Some(&name), "cannot read", &e)?;
                 continue;

@@ -268,3 +268,13 @@ pub fn get(path: &Path, name: &OsStr) -> io::Result<Vec<u8>> {
 pub fn set(file: &File, name: &OsStr, value: &[u8]) -> io::Result<()> {
     os::set(file, name, value)
 }
+
+/// "No such attribute" (removed since it was listed): ENODATA on Linux,
+/// ENOATTR on macOS and FreeBSD.
+pub fn is_missing(e: &io::Error) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let missing = Errno::ENODATA;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let missing = Errno::ENOATTR;
+    super::errno(e) == Some(missing)
+}
