@@ -103,6 +103,18 @@ struct Args {
     #[argh(switch)]
     no_clobber: bool,
 
+    /// run CMD (via /bin/sh, %s = the temp file) before replacing; non-zero = no change
+    #[argh(option, arg_name = "CMD")]
+    validate: Option<String>,
+
+    /// leave FILE alone (same inode, mtime, no backup) if the content is the same
+    #[argh(switch)]
+    if_changed: bool,
+
+    /// show bytes, rate and time while reading (terminal or --json only)
+    #[argh(switch)]
+    progress: bool,
+
     /// back up the old file as FILE.backup before replacing it
     #[argh(switch, short = 'b')]
     backup: bool,
@@ -159,6 +171,7 @@ const SPEC: Spec = Spec {
         "backup-suffix",
         "backup-dir",
         "backup-mode",
+        "validate",
     ],
 };
 
@@ -192,6 +205,9 @@ fn options(a: Args) -> Result<write::Options, String> {
             ));
         }
     }
+    if let Some(cmd) = &a.validate {
+        write::check_validate(cmd)?;
+    }
     let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
     let backup = backup::from_args(
         a.backup,
@@ -213,6 +229,9 @@ fn options(a: Args) -> Result<write::Options, String> {
         keep: Preserve { owner, xattrs },
         no_clobber: a.no_clobber,
         in_place_fallback: a.in_place_fallback,
+        validate: a.validate,
+        if_changed: a.if_changed,
+        progress: a.progress,
         lock_file: a.lock_file.map(Into::into),
         lock: lock::Options {
             wait,
@@ -250,8 +269,15 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    awrite_lib::signals::report_changed();
     match write::run(&opts) {
         Ok(_) => 0,
-        Err(e) => common::fail(&e),
+        Err(e) => {
+            // The final JSON line says whether FILE was replaced: an error
+            // after the rename (the directory fsync) still changed it.
+            let changed = awrite_lib::signals::registry().replaced();
+            awrite_lib::log::error(&e, &[("changed", serde_json::Value::from(changed))]);
+            e.exit_code()
+        }
     }
 }

@@ -195,6 +195,8 @@ pub struct TempFile {
     /// data (`finish_mode`), because the kernel clears them on every
     /// write(2) by a process without CAP_FSETID.
     setid_mode: Option<u32>,
+    /// The mode the file will have when committed.
+    mode: u32,
 }
 
 impl TempFile {
@@ -241,6 +243,7 @@ impl TempFile {
             owner: (stat.uid(), stat.gid()),
             owner_kept: true,
             setid_mode: None,
+            mode: meta.mode,
         };
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris. Waiting, not a try: a named
@@ -274,6 +277,7 @@ impl TempFile {
         };
         let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
         let setid = sys::S_ISUID | sys::S_ISGID;
+        self.mode = mode;
         self.setid_mode = Some(mode).filter(|m| m & setid != 0);
         self.file
             .set_permissions(std::fs::Permissions::from_mode(mode & !setid))
@@ -325,6 +329,50 @@ impl TempFile {
             sys::sync(&self.file).map_err(|e| Error::io_op(shown, "fsync", e))?;
         }
         Ok(())
+    }
+
+    /// `--if-changed` (CONTRACT 16): would committing `len` bytes change
+    /// the target as it is now (stat under the lock)? Mode, owner and
+    /// group first (a `--mode` or owner change counts), then the size,
+    /// then the bytes, 64 KiB at a time: memory stays bounded for any size.
+    /// With `content_only` (the temp file is a scratch copy for an
+    /// in-place write), mode and owner are not compared.
+    pub fn differs_from(&self, target: &Target, len: u64, content_only: bool) -> Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let Some(old) = &target.existing else {
+            return Ok(true);
+        };
+        let meta_differs =
+            old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
+        if (meta_differs && !content_only) || old.len() != len {
+            return Ok(true);
+        }
+        let shown = target.display();
+        let cur = OpenOptions::new()
+            .read(true)
+            .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK)
+            .open(&target.real)
+            .map_err(|e| Error::io(&shown, e))?;
+        const CHUNK: usize = 64 << 10;
+        let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+        let mut off = 0u64;
+        while off < len {
+            let n = CHUNK.min((len - off) as usize);
+            match cur.read_exact_at(&mut a[..n], off) {
+                Ok(()) => {}
+                // Shrunk under us (a writer that ignores the lock): it differs.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+                Err(e) => return Err(Error::io(&shown, e)),
+            }
+            self.file
+                .read_exact_at(&mut b[..n], off)
+                .map_err(|e| Error::io_op(&shown, "cannot read temporary file", e))?;
+            if a[..n] != b[..n] {
+                return Ok(true);
+            }
+            off += n as u64;
+        }
+        Ok(false)
     }
 
     pub fn file(&mut self) -> &mut File {

@@ -19,6 +19,7 @@ pub mod log;
 pub mod meta;
 pub mod names;
 pub mod out;
+pub mod progress;
 pub mod signals;
 pub mod sys;
 pub mod walk;

@@ -4,7 +4,7 @@
 //! time it is held does not grow with the input size.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::mem::ManuallyDrop;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -14,7 +14,11 @@ use serde_json::json;
 use crate::commit::{self, Meta, Place, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::meta::Preserve;
-use crate::{backup, lock, log};
+use crate::progress::{self, Progress};
+use crate::{backup, lock, log, signals};
+
+mod validate;
+pub use validate::check as check_validate;
 
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
@@ -45,31 +49,70 @@ pub struct Options {
     pub no_clobber: bool,
     /// `--in-place-fallback`: where rename cannot replace FILE, write into it.
     pub in_place_fallback: bool,
+    /// `--validate CMD`: run CMD on the complete temp file first.
+    pub validate: Option<String>,
+    /// `--if-changed`: leave FILE alone when the content is the same.
+    pub if_changed: bool,
+    /// `--progress`: a status line (or JSON lines) while reading.
+    pub progress: bool,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
     /// `--backup*`: back up the old file under the lock, before the rename.
     pub backup: Option<backup::Options>,
 }
 
-enum Input {
+enum Source {
     Stdin(ManuallyDrop<File>),
     File(File),
 }
 
+struct Input {
+    src: Source,
+    /// `--progress`: counts what is read (and switches the copies to a
+    /// counting user-space loop); `None` leaves the plain kernel copies.
+    progress: Option<Progress>,
+}
+
 impl Input {
-    fn open(path: Option<&PathBuf>) -> Result<Input> {
-        match path {
-            None => Ok(Input::Stdin(crate::sys::stdin_file())),
+    fn open(path: Option<&PathBuf>, progress: bool) -> Result<Input> {
+        let src = match path {
+            None => Source::Stdin(crate::sys::stdin_file()),
             Some(p) => File::open(p)
-                .map(Input::File)
-                .map_err(|e| Error::io(p.display(), e)),
+                .map(Source::File)
+                .map_err(|e| Error::io(p.display(), e))?,
+        };
+        let mut input = Input {
+            src,
+            progress: None,
+        };
+        if progress {
+            input.progress = Progress::start(input.size_left());
         }
+        Ok(input)
     }
     fn file(&self) -> &File {
-        match self {
-            Input::Stdin(f) => f,
-            Input::File(f) => f,
+        match &self.src {
+            Source::Stdin(f) => f,
+            Source::File(f) => f,
         }
+    }
+    /// What is left to read, when the input is a regular file (`--input
+    /// FILE`, or stdin redirected from one).
+    fn size_left(&self) -> Option<u64> {
+        let mut f = self.file();
+        let m = f.metadata().ok().filter(|m| m.is_file())?;
+        let pos = f.stream_position().ok()?;
+        Some(m.len().saturating_sub(pos))
+    }
+    /// The input has been read; `--progress` shows the lock wait next.
+    fn waiting_for_lock(&self) {
+        if let Some(p) = &self.progress {
+            p.phase(progress::Phase::WaitingForLock);
+        }
+    }
+    /// Reading and waiting are over: erase the status line.
+    fn done(&mut self) {
+        self.progress = None;
     }
 }
 
@@ -183,7 +226,11 @@ fn refuse_existing(opts: &Options, target: &Target) -> Result<()> {
 /// happen in practice (ENOSPC, EDQUOT, EIO) are on the writing side.
 fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> {
     let mut src = input.file();
-    io::copy(&mut src, tmp.file()).map_err(|e| Error::io(target.display(), e))
+    let r = match &input.progress {
+        None => io::copy(&mut src, tmp.file()),
+        Some(p) => p.copy(src, tmp.file()),
+    };
+    r.map_err(|e| Error::io(target.display(), e))
 }
 
 /// Read into memory until EOF or the spill threshold. `true` = EOF.
@@ -193,14 +240,16 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
     // it geometrically: no bounce buffer, no zeroing. One byte past the
     // threshold tells "exactly at the limit" from "more to come".
     let limit = SPILL_THRESHOLD as u64 + 1;
-    src.take(limit)
-        .read_to_end(buf)
-        .map_err(|e| Error::io(name, e))?;
+    match &input.progress {
+        None => src.take(limit).read_to_end(buf).map(drop),
+        Some(p) => p.read_to_end(src, buf, limit),
+    }
+    .map_err(|e| Error::io(name, e))?;
     Ok(buf.len() <= SPILL_THRESHOLD)
 }
 
 pub fn run(opts: &Options) -> Result<()> {
-    let input = Input::open(opts.input.as_ref())?;
+    let mut input = Input::open(opts.input.as_ref(), opts.progress)?;
     let mut target = commit::resolve(&opts.target, opts.follow)?;
     target.check_writable()?;
     let shown = target.display();
@@ -234,7 +283,7 @@ pub fn run(opts: &Options) -> Result<()> {
         lock::refuse_target_as_lock(&shown, &target.real, &lock_path)?;
     }
     if opts.append {
-        return append::run(opts, &input, &target, &lock_path);
+        return append::run(opts, &mut input, &target, &lock_path);
     }
 
     let (tmp, place, bytes) = if opts.stream {
@@ -267,8 +316,10 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.durable {
         tmp.sync(&target)?;
     }
+    input.waiting_for_lock();
     let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)
         .map_err(|e| lock_hint(opts, place, e))?;
+    input.done();
     let mut tmp = tmp;
     if target.restat()? {
         // A holder changed the file's mode or owner while we waited (or
@@ -290,6 +341,15 @@ pub fn run(opts: &Options) -> Result<()> {
     } else if target.existing.is_some() {
         tmp.keep_xattrs(&target.real, &meta, opts.durable, &shown)?;
     }
+    if opts.if_changed && !changes(opts, &tmp, &target, place, bytes)? {
+        drop(tmp);
+        drop(held);
+        unchanged(&shown, bytes, &lock_path);
+        return Ok(());
+    }
+    if let Some(cmd) = &opts.validate {
+        validate::run(cmd, &mut tmp, &target, opts.durable)?;
+    }
     if let Some(b) = &opts.backup {
         // A backup by hard link would share the inode an in-place write
         // changes: with --in-place-fallback, backups are copies.
@@ -302,14 +362,43 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
     drop(held);
-    crate::signals::note_pending(&shown);
-    log::info(
+    signals::note_pending(&shown);
+    log::result(
         &format!("Wrote {bytes} bytes to {shown}"),
         &[
             ("target", json!(shown)),
             ("bytes", json!(bytes)),
             ("lock_file", json!(lock_path.display().to_string())),
+            ("changed", json!(true)),
+            ("exit_code", json!(0)),
         ],
     );
     Ok(())
+}
+
+/// `--if-changed`: would the commit change FILE? Written in place, the
+/// inode (owner, mode) stays, so only the content and `--mode` count.
+fn changes(opts: &Options, tmp: &TempFile, target: &Target, place: Place, bytes: u64) -> Result<bool> {
+    if place == Place::InPlace {
+        let mode_differs = match (&target.existing, opts.mode) {
+            (Some(m), Some(want)) => m.mode() & 0o7777 != want,
+            _ => false,
+        };
+        return Ok(mode_differs || tmp.differs_from(target, bytes, true)?);
+    }
+    tmp.differs_from(target, bytes, false)
+}
+
+/// `--if-changed` found nothing to do: same inode, same mtime, no backup.
+fn unchanged(shown: &str, bytes: u64, lock_path: &std::path::Path) {
+    log::result(
+        &format!("Unchanged: {shown}"),
+        &[
+            ("target", json!(shown)),
+            ("bytes", json!(bytes)),
+            ("lock_file", json!(lock_path.display().to_string())),
+            ("changed", json!(false)),
+            ("exit_code", json!(0)),
+        ],
+    );
 }

@@ -8,6 +8,7 @@ mod util;
 mod append;
 mod awrite;
 mod backup;
+mod config;
 mod docs;
 mod fallback;
 mod flock_compat;

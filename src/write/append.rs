@@ -87,13 +87,20 @@ fn open_old(target: &Target) -> Result<Option<File>> {
     }
 }
 
-pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Path) -> Result<()> {
+pub(super) fn run(
+    opts: &Options,
+    input: &mut Input,
+    target: &Target,
+    lock_path: &Path,
+) -> Result<()> {
     let shown = target.display();
     let data = read_input(opts, input, target)?;
     if data.len() == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
     }
+    input.waiting_for_lock();
     let held = lock::acquire(&shown, &target.real, lock_path, &opts.lock)?;
+    input.done();
     let old = open_old(target)?;
     // Mode and owner come from the file as it is now, under the lock, not
     // from the stat taken before we waited.
@@ -126,6 +133,21 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
     if place != Place::InPlace && now.existing.is_some() {
         tmp.keep_xattrs(&now.real, &meta, opts.durable, &shown)?;
     }
+    // Appending something always changes the file; appending nothing
+    // (--allow-empty) changes it only if a --mode or owner change comes
+    // with it.
+    if opts.if_changed
+        && bytes == 0
+        && !super::changes(opts, &tmp, &now, place, old_bytes)?
+    {
+        drop(tmp);
+        drop(held);
+        super::unchanged(&shown, 0, lock_path);
+        return Ok(());
+    }
+    if let Some(cmd) = &opts.validate {
+        super::validate::run(cmd, &mut tmp, &now, opts.durable)?;
+    }
     if let Some(b) = &opts.backup {
         // As in `write::run`: no hard-link backup of an inode written in place.
         crate::backup::before_replace(&now, b, opts.keep, opts.durable, opts.in_place_fallback)?;
@@ -138,13 +160,15 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
     drop(held);
     crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
-    log::info(
+    log::result(
         &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
         &[
             ("target", json!(shown)),
             ("bytes", json!(bytes)),
             ("size", json!(new_size)),
             ("lock_file", json!(lock_path.display().to_string())),
+            ("changed", json!(true)),
+            ("exit_code", json!(0)),
         ],
     );
     Ok(())
