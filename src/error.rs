@@ -23,6 +23,8 @@ pub enum Error {
         path: String,
         op: Option<String>,
         err: io::Error,
+        /// Overrides the errno's generic hint where the caller knows better.
+        hint: Option<String>,
     },
     /// `--no-wait` (or `--timeout 0`) met a held lock.
     Locked { target: String },
@@ -55,6 +57,7 @@ impl Error {
             path: path.to_string(),
             op: None,
             err,
+            hint: None,
         }
     }
 
@@ -63,6 +66,7 @@ impl Error {
             path: path.to_string(),
             op: Some(op.into()),
             err,
+            hint: None,
         }
     }
 
@@ -85,6 +89,12 @@ impl Error {
 
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
+            Error::Io { path, op, err, .. } => Error::Io {
+                path,
+                op,
+                err,
+                hint: Some(hint.into()),
+            },
             Error::Stdout { detail, .. } => Error::Stdout {
                 detail,
                 hint: Some(hint.into()),
@@ -127,6 +137,14 @@ impl Error {
             Error::Interrupted => exit::INTERRUPTED,
             Error::Other { code, .. } => *code,
             _ => exit::FAILURE,
+        }
+    }
+
+    /// The errno of an I/O failure.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { err, .. } => err.raw_os_error(),
+            _ => None,
         }
     }
 
@@ -178,6 +196,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
+            Error::Io { hint: Some(h), .. } => Some(h.clone()),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
                 "The input was empty; use --allow-empty to write an empty file on purpose".into(),

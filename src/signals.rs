@@ -40,6 +40,7 @@
 use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -110,6 +111,10 @@ impl Registry {
     pub fn mark_replaced(&mut self) {
         self.replaced = true;
     }
+    /// The target has been replaced (for the final JSON line's `changed`).
+    pub fn replaced(&self) -> bool {
+        self.replaced
+    }
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -120,6 +125,14 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     replaced: false,
     pending: None,
 });
+/// awrite's final JSON line carries `changed` (CONTRACT 16); the other
+/// applets' do not.
+static REPORT_CHANGED: AtomicBool = AtomicBool::new(false);
+
+pub fn report_changed() {
+    REPORT_CHANGED.store(true, Ordering::Relaxed);
+}
+
 /// The mask we were started with, restored in children before exec.
 static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
 /// The signals we handle (blocked by `install`), once blocked.
@@ -216,7 +229,14 @@ fn act(reg: &mut Registry, sig: i32, from_terminal: bool) {
         return;
     }
     cleanup(reg);
-    crate::log::error(&Error::Interrupted, &[]);
+    // Not replaced, or we would not be here: awrite's final JSON line says so.
+    let changed = [("changed", serde_json::Value::from(false))];
+    let extra: &[(&str, serde_json::Value)] = if REPORT_CHANGED.load(Ordering::Relaxed) {
+        &changed
+    } else {
+        &[]
+    };
+    crate::log::error(&Error::Interrupted, extra);
     // Still holding the registry: the main thread cannot commit or unlink
     // behind our back.
     sys::exit_now(crate::error::exit::INTERRUPTED);

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::commit::{Owner, Target};
+use crate::commit::{Place, Target};
 use crate::error::{Error, Result};
+use crate::meta::Preserve;
 use crate::names::{self};
 use crate::{lock, log, signals};
 
@@ -163,18 +164,19 @@ pub fn restore(
     };
     let (src, meta) = open_source(&chosen, &chosen.display().to_string())?;
     let mut tmp = copy_temp(
-        target,
         &target.dir,
         target.given.clone(),
         target.name.clone(),
+        &chosen,
         &meta,
         None,
-        Owner::TryPreserve,
+        Preserve::default(),
+        true,
     )?;
     let bytes = meta.len();
     clone_or_copy(&src, tmp.file()).map_err(|e| Error::io(&shown, e))?;
     tmp.sync_named(target)?;
-    tmp.commit(target, true)?;
+    tmp.commit(target, true, Place::Rename)?;
     drop(held);
     signals::note_pending(&shown);
     log::info(

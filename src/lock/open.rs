@@ -73,7 +73,7 @@ fn open_error(path: &Path, e: io::Error) -> Error {
         .with_hint("Remove the link; lock files must live in a directory you trust");
     }
     if sys::errno(&e) == Some(Errno::EACCES) {
-        return Error::other(path.display(), crate::error::strerror(&e))
+        return Error::io(path.display(), e)
             .with_hint("Run with sudo or check directory permissions");
     }
     Error::io_op(path.display(), "cannot open lock file", e)
