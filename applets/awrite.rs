@@ -269,7 +269,6 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
-    awrite_lib::signals::arm();
     awrite_lib::signals::report_changed();
     match write::run(&opts) {
         Ok(_) => 0,

@@ -89,6 +89,10 @@ impl Target {
 pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
     let shown = given.display().to_string();
     let mut real = given.to_path_buf();
+    // The lstat that ends the walk (not a symlink) is the one the checks
+    // below need: it is kept rather than repeated. Only after 40 links, or
+    // without `follow`, is `real` stat'ed below.
+    let mut last = None;
     if follow {
         for _ in 0..40 {
             match std::fs::symlink_metadata(&real) {
@@ -99,11 +103,14 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
                         _ => link,
                     };
                 }
-                _ => break,
+                r => {
+                    last = Some(r);
+                    break;
+                }
             }
         }
     }
-    let meta = match std::fs::symlink_metadata(&real) {
+    let meta = match last.unwrap_or_else(|| std::fs::symlink_metadata(&real)) {
         Ok(m) if m.file_type().is_symlink() && follow => {
             return Err(Error::io(&shown, sys::error(Errno::ELOOP)))
         }
@@ -150,6 +157,11 @@ pub struct Meta {
     /// owner is not kept (see `meta::mode`).
     pub explicit: bool,
     pub keep: Preserve,
+    /// `mode` is 0666 less the umask (a new file, `--no-preserve-mode`),
+    /// and the umask has not been read: where the temp file is created
+    /// with mode 0666 the kernel applies it (as for `cat > f`, a default
+    /// ACL of the directory included), and no one reads it at all.
+    pub umask: bool,
 }
 
 impl Meta {
@@ -162,6 +174,17 @@ impl Meta {
                 owner: Keep::No,
                 xattrs: Keep::No,
             },
+            umask: false,
+        }
+    }
+
+    /// The mode to set explicitly: with `umask`, 0666 less the umask, read
+    /// now (only where the kernel could not apply it at creation).
+    fn mode_to_set(&self) -> u32 {
+        if self.umask {
+            0o666 & !sys::umask()
+        } else {
+            self.mode
         }
     }
 }
@@ -197,7 +220,14 @@ pub struct TempFile {
     setid_mode: Option<u32>,
     /// The mode the file will have when committed.
     mode: u32,
+    /// The sync before the lock was skipped (`sync_early`): the file's
+    /// data has not been synced yet, whether or not it has a name.
+    unsynced: bool,
 }
+
+/// Below this size an unnamed temp file skips the sync before the lock
+/// (`TempFile::sync_early`).
+pub const EARLY_SYNC_MIN: u64 = 64 << 10;
 
 impl TempFile {
     /// Create the temp file for `target` with `meta`'s mode and owner
@@ -208,7 +238,12 @@ impl TempFile {
             let dir = target.dir.display();
             Error::io_op(&shown, format!("cannot create temporary file in {dir}"), e)
         };
-        let (file, path) = match sys::unnamed_temp(&target.dir) {
+        // An unnamed file cannot be opened by anyone (it has no name) until
+        // it is complete and linked, so it may be created with its final
+        // permissions from the start: 0666 with the umask applied by the
+        // kernel when that is the mode wanted, no umask read, no fchmod.
+        let create_mode = if meta.umask { 0o666 } else { 0o600 };
+        let (file, path) = match sys::unnamed_temp(&target.dir, create_mode) {
             Ok(Some(f)) => (f, None),
             Ok(None) => loop {
                 let path = target.dir.join(names::temp_name(&target.name));
@@ -244,6 +279,7 @@ impl TempFile {
             owner_kept: true,
             setid_mode: None,
             mode: meta.mode,
+            unsynced: false,
         };
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris. Waiting, not a try: a named
@@ -255,8 +291,29 @@ impl TempFile {
             &format!("Created temp file {}", tmp.describe()),
             &[("temp_file", json!(tmp.describe()))],
         );
-        tmp.set_meta(target, meta)?;
+        if meta.umask && tmp.path.is_none() {
+            // The kernel gave it 0666 less the umask: that is the mode.
+            tmp.mode = stat.mode() & 0o7777;
+            tmp.set_owner(target, meta)?;
+        } else {
+            tmp.set_meta(target, meta)?;
+        }
         Ok(tmp)
+    }
+
+    /// The owner part of `set_meta`.
+    fn set_owner(&mut self, target: &Target, meta: &Meta) -> Result<()> {
+        self.owner_kept = match &target.existing {
+            Some(m) => meta::keep_owner(
+                &self.file,
+                &mut self.owner,
+                (m.uid(), m.gid()),
+                meta.keep.owner,
+                &target.display(),
+            )?,
+            None => true,
+        };
+        Ok(())
     }
 
     /// Give the temp file the existing target's owner and group (per
@@ -265,17 +322,8 @@ impl TempFile {
     /// must not be undone). Owner first: chown clears set-id bits.
     pub fn set_meta(&mut self, target: &Target, meta: &Meta) -> Result<()> {
         let shown = target.display();
-        self.owner_kept = match &target.existing {
-            Some(m) => meta::keep_owner(
-                &self.file,
-                &mut self.owner,
-                (m.uid(), m.gid()),
-                meta.keep.owner,
-                &shown,
-            )?,
-            None => true,
-        };
-        let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+        self.set_owner(target, meta)?;
+        let mode = meta::mode(meta.mode_to_set(), meta.explicit, self.owner_kept);
         let setid = sys::S_ISUID | sys::S_ISGID;
         self.mode = mode;
         self.setid_mode = Some(mode).filter(|m| m & setid != 0);
@@ -319,7 +367,7 @@ impl TempFile {
     ) -> Result<()> {
         let copied = meta::copy_xattrs(&self.file, from, meta.keep.xattrs, self.owner_kept, shown)?;
         if copied.acl && meta.explicit {
-            let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+            let mode = meta::mode(meta.mode_to_set(), meta.explicit, self.owner_kept);
             let mode = mode & !(sys::S_ISUID | sys::S_ISGID);
             self.file
                 .set_permissions(std::fs::Permissions::from_mode(mode))
@@ -342,8 +390,7 @@ impl TempFile {
         let Some(old) = &target.existing else {
             return Ok(true);
         };
-        let meta_differs =
-            old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
+        let meta_differs = old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
         if (meta_differs && !content_only) || old.len() != len {
             return Ok(true);
         }
@@ -433,8 +480,9 @@ impl TempFile {
         self.finish_mode(target, durable)?;
         let unnamed = self.path.is_none();
         self.name(target)?;
-        if durable && unnamed {
+        if durable && (unnamed || self.unsynced) {
             self.sync(target)?;
+            self.unsynced = false;
         }
         Ok(self.path.as_deref().unwrap_or(Path::new("")))
     }
@@ -455,6 +503,23 @@ impl TempFile {
             self.sync(target)?;
         }
         Ok(())
+    }
+
+    /// The sync before the lock is taken (see the module comment), for
+    /// `bytes` of content. An unnamed file of up to EARLY_SYNC_MIN bytes
+    /// skips it: `name_synced` syncs it after linkat in any case (btrfs
+    /// needs that sync), and that one sync then writes the few data blocks
+    /// and the metadata in one journal commit instead of two. The lock is
+    /// held longer only by writing those blocks, which does not grow with
+    /// the input beyond the threshold. Durability is unchanged: the
+    /// content is synced, with its name, before the rename. A named file
+    /// gets no sync after naming, so it always gets this one.
+    pub fn sync_early(&mut self, target: &Target, bytes: u64) -> Result<()> {
+        if self.path.is_none() && bytes <= EARLY_SYNC_MIN {
+            self.unsynced = true;
+            return Ok(());
+        }
+        self.sync(target)
     }
 
     pub fn sync(&self, target: &Target) -> Result<()> {
@@ -512,6 +577,9 @@ replace; --in-place-fallback writes into it in place (not atomic)",
         let path = self.name_synced(target, durable)?.to_path_buf();
         {
             let mut reg = signals::registry();
+            // A signal that arrived while no signal thread ran is acted on
+            // now, before the rename, as it would have been on arrival.
+            signals::checkpoint_locked(&mut reg);
             std::fs::rename(&path, &target.real)
                 .map_err(|e| Error::io_op(target.display(), "rename", e))?;
             self.armed = false;
@@ -544,6 +612,7 @@ replace; --in-place-fallback writes into it in place (not atomic)",
             None => {
                 {
                     let mut reg = signals::registry();
+                    signals::checkpoint_locked(&mut reg);
                     sys::name_unnamed(&self.file, &target.real)
                         .map_err(|e| Error::io(&shown, e))?;
                     self.armed = false;
@@ -557,6 +626,7 @@ replace; --in-place-fallback writes into it in place (not atomic)",
             }
             Some(path) => {
                 let mut reg = signals::registry();
+                signals::checkpoint_locked(&mut reg);
                 sys::rename_noreplace(&path, &target.real).map_err(|e| Error::io(&shown, e))?;
                 self.armed = false;
                 reg.forget_temp(&path);
@@ -588,7 +658,11 @@ replace; --in-place-fallback writes into it in place (not atomic)",
             .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC)
             .open(&target.real)
             .map_err(|e| Error::io(&shown, e))?;
-        signals::registry().mark_replaced();
+        {
+            let mut reg = signals::registry();
+            signals::checkpoint_locked(&mut reg);
+            reg.mark_replaced();
+        }
         self.file.rewind().map_err(|e| Error::io(&shown, e))?;
         let n = io::copy(&mut self.file, &mut dst).map_err(|e| Error::io(&shown, e))?;
         dst.set_len(n).map_err(|e| Error::io(&shown, e))?;
@@ -688,6 +762,7 @@ mod tests {
             mode: 0o640,
             explicit: true,
             keep: Preserve::default(),
+            umask: false,
         };
         let mut tmp = TempFile::create(&t, &meta).unwrap();
         let unnamed = tmp.path().is_none();

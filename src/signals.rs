@@ -186,6 +186,15 @@ pub fn arm() {
     });
 }
 
+/// Before a read of `fd` (a pipe, terminal or socket): start the signal
+/// thread if the read would wait. A read that returns at once needs none:
+/// `echo hi | awrite f` reads its line and the end of file without one.
+pub fn arm_before_read(fd: RawFd) {
+    if THREAD.get().is_none() && !sys::readable_now(fd) {
+        arm();
+    }
+}
+
 /// Act on a signal that arrived while no signal thread ran, as the thread
 /// would have on arrival. Hold the registry guard of the operation that
 /// follows (the rename), so nothing changes between the check and it.

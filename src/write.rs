@@ -6,12 +6,13 @@
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::ManuallyDrop;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::commit::{self, Meta, Place, Target, TempFile};
+use crate::commit::{self, Meta, Place, Target, TempFile, EARLY_SYNC_MIN};
 use crate::error::{Error, Result};
 use crate::meta::Preserve;
 use crate::progress::{self, Progress};
@@ -71,6 +72,9 @@ struct Input {
     /// `--progress`: counts what is read (and switches the copies to a
     /// counting user-space loop); `None` leaves the plain kernel copies.
     progress: Option<Progress>,
+    /// What is left to read when the input is a regular file (whose reads
+    /// never wait for a producer); `None` for a pipe, terminal, socket...
+    left: Option<u64>,
 }
 
 impl Input {
@@ -84,9 +88,14 @@ impl Input {
         let mut input = Input {
             src,
             progress: None,
+            left: None,
         };
+        input.left = input.size_left();
         if progress {
-            input.progress = Progress::start(input.size_left());
+            // The progress thread is there anyway; signals are acted on
+            // at once too.
+            signals::arm();
+            input.progress = Progress::start(input.left);
         }
         Ok(input)
     }
@@ -125,15 +134,17 @@ fn input_name(opts: &Options) -> String {
 
 /// Mode and metadata of the new file, per CONTRACT sections 3 and 15.
 fn final_meta(opts: &Options, target: &Target) -> Meta {
-    let (mode, explicit) = match (opts.mode, &target.existing) {
-        (Some(m), _) => (m, true),
-        (None, Some(m)) if opts.preserve_mode => (m.mode() & 0o7777, false),
-        _ => (0o666 & !crate::sys::umask(), true),
+    let (mode, explicit, umask) = match (opts.mode, &target.existing) {
+        (Some(m), _) => (m, true, false),
+        (None, Some(m)) if opts.preserve_mode => (m.mode() & 0o7777, false, false),
+        // 0666 less the umask, which the kernel applies (see Meta::umask).
+        _ => (0o666, true, true),
     };
     Meta {
         mode,
         explicit,
         keep: opts.keep,
+        umask,
     }
 }
 
@@ -225,6 +236,12 @@ fn refuse_existing(opts: &Options, target: &Target) -> Result<()> {
 /// Errors name the target: with a pipe or file as input, the failures that
 /// happen in practice (ENOSPC, EDQUOT, EIO) are on the writing side.
 fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> {
+    // A pipe may wait for its producer, and a large copy takes a while:
+    // signals are acted on at once from here (signals::arm). A small
+    // regular file is copied before any signal would have to wait long.
+    if input.left.is_none_or(|n| n > EARLY_SYNC_MIN) {
+        signals::arm();
+    }
     let mut src = input.file();
     let r = match &input.progress {
         None => io::copy(&mut src, tmp.file()),
@@ -233,16 +250,34 @@ fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> 
     r.map_err(|e| Error::io(target.display(), e))
 }
 
+/// Reads a pipe, terminal or socket, starting the signal thread before a
+/// read that would wait (signals::arm_before_read).
+struct Watched<'a>(&'a File);
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        signals::arm_before_read(self.0.as_raw_fd());
+        let mut f = self.0;
+        f.read(buf)
+    }
+}
+
 /// Read into memory until EOF or the spill threshold. `true` = EOF.
 fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
     let src = input.file();
     // read_to_end reads straight into the vector's spare capacity, growing
     // it geometrically: no bounce buffer, no zeroing. One byte past the
-    // threshold tells "exactly at the limit" from "more to come".
+    // threshold tells "exactly at the limit" from "more to come". The
+    // first read gets a pipe's worth of room (its capacity is 64 KiB), so
+    // a small input takes one read and the end of file another, instead of
+    // doubling up from 32 bytes (the reader's size is unknown to it).
     let limit = SPILL_THRESHOLD as u64 + 1;
-    match &input.progress {
-        None => src.take(limit).read_to_end(buf).map(drop),
-        Some(p) => p.read_to_end(src, buf, limit),
+    let room = input.left.unwrap_or(64 << 10).min(limit) as usize;
+    buf.reserve(room + 1);
+    match (&input.progress, input.left) {
+        (Some(p), _) => p.read_to_end(src, buf, limit),
+        (None, Some(_)) => src.take(limit).read_to_end(buf).map(drop),
+        (None, None) => Watched(src).take(limit).read_to_end(buf).map(drop),
     }
     .map_err(|e| Error::io(name, e))?;
     Ok(buf.len() <= SPILL_THRESHOLD)
@@ -286,8 +321,18 @@ pub fn run(opts: &Options) -> Result<()> {
         return append::run(opts, &mut input, &target, &lock_path);
     }
 
-    let (tmp, place, bytes) = if opts.stream {
-        log::info("Streaming mode", &[("target", json!(shown))]);
+    // A regular file as input (`--input FILE`, or stdin redirected from
+    // one) cannot end early the way a dying producer does, so there is
+    // nothing to wait for before creating the temp file: its content goes
+    // in with copy_file_range from the first byte, never through memory.
+    // It is read completely before the rename, so `--input f f` still
+    // reads the old f. Not for a size of 0: /proc and sysfs files say 0
+    // and have content; those go through memory as before.
+    let from_file = !opts.stream && input.progress.is_none() && input.left.is_some_and(|n| n > 0);
+    let (tmp, place, bytes) = if opts.stream || from_file {
+        if opts.stream {
+            log::info("Streaming mode", &[("target", json!(shown))]);
+        }
         let (mut tmp, place) = create_temp(opts, &target, &meta)?;
         let n = copy_rest(&input, &mut tmp, &target)?;
         (tmp, place, n)
@@ -313,14 +358,17 @@ pub fn run(opts: &Options) -> Result<()> {
     if bytes == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
     }
+    let mut tmp = tmp;
     if opts.durable {
-        tmp.sync(&target)?;
+        if bytes > EARLY_SYNC_MIN {
+            signals::arm(); // a long fsync ahead: act on signals at once
+        }
+        tmp.sync_early(&target, bytes)?;
     }
     input.waiting_for_lock();
     let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)
         .map_err(|e| lock_hint(opts, place, e))?;
     input.done();
-    let mut tmp = tmp;
     if target.restat()? {
         // A holder changed the file's mode or owner while we waited (or
         // created or removed it): keep what it is now. The temp file has
@@ -351,6 +399,8 @@ pub fn run(opts: &Options) -> Result<()> {
         validate::run(cmd, &mut tmp, &target, opts.durable)?;
     }
     if let Some(b) = &opts.backup {
+        // A backup may be a copy, as long as the file.
+        signals::arm();
         // A backup by hard link would share the inode an in-place write
         // changes: with --in-place-fallback, backups are copies.
         backup::before_replace(&target, b, opts.keep, opts.durable, opts.in_place_fallback)?;
@@ -378,7 +428,13 @@ pub fn run(opts: &Options) -> Result<()> {
 
 /// `--if-changed`: would the commit change FILE? Written in place, the
 /// inode (owner, mode) stays, so only the content and `--mode` count.
-fn changes(opts: &Options, tmp: &TempFile, target: &Target, place: Place, bytes: u64) -> Result<bool> {
+fn changes(
+    opts: &Options,
+    tmp: &TempFile,
+    target: &Target,
+    place: Place,
+    bytes: u64,
+) -> Result<bool> {
     if place == Place::InPlace {
         let mode_differs = match (&target.existing, opts.mode) {
             (Some(m), Some(want)) => m.mode() & 0o7777 != want,
@@ -391,6 +447,9 @@ fn changes(opts: &Options, tmp: &TempFile, target: &Target, place: Place, bytes:
 
 /// `--if-changed` found nothing to do: same inode, same mtime, no backup.
 fn unchanged(shown: &str, bytes: u64, lock_path: &std::path::Path) {
+    // The outcome is decided here, as by a rename: a signal still pending
+    // (no signal thread ran) ends the run now, before "Unchanged" is said.
+    signals::checkpoint();
     log::result(
         &format!("Unchanged: {shown}"),
         &[

@@ -166,13 +166,17 @@ fn no_holder_pid_without_proc_locks() {
 
 /// The umask is read from /proc/self/status without changing it; without
 /// /proc it is read by setting and restoring it. A new file gets 0666 less
-/// the umask either way.
+/// the umask either way. (An O_TMPFILE temp file is created with 0666 and
+/// the kernel applies the umask, so nothing reads it: without /proc there
+/// is no O_TMPFILE either, the named temp file is made, and its mode needs
+/// the umask read. Both are hidden here.)
 #[test]
 fn umask_without_proc() {
     let env = Env::new();
     let t = abs(&env, "new");
     let script = format!(
-        "umask 027; exec strace -f -qq -o trace.txt -P /proc/self/status -e inject=openat:error=ENOENT -- {BIN} {t}"
+        "umask 027; exec strace -f -qq -o trace.txt -P /proc/self/status -P /proc/self/fd \
+-e inject=openat:error=ENOENT -e inject=statx,newfstatat,stat:error=ENOENT -- {BIN} {t}"
     );
     let out = Command::new("sh")
         .args(["-c", &script])

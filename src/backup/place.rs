@@ -249,6 +249,7 @@ pub(super) fn copy_temp(
         mode: mode.unwrap_or(src_meta.mode() & 0o7777),
         explicit: mode.is_some(),
         keep,
+        umask: false,
     };
     let mut tmp = TempFile::create(&fake, &meta)?;
     tmp.keep_xattrs(src, &meta, durable, &fake.display())?;

@@ -18,7 +18,7 @@ fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| super::error(Errno::EINVAL))
 }
 
-pub fn unnamed_temp(dir: &Path) -> io::Result<Option<File>> {
+pub fn unnamed_temp(dir: &Path, mode: u32) -> io::Result<Option<File>> {
     // The file is named later through /proc/self/fd: without /proc (a
     // chroot, an early boot) use a named temp file from the start.
     if !Path::new("/proc/self/fd").exists() {
@@ -27,7 +27,7 @@ pub fn unnamed_temp(dir: &Path) -> io::Result<Option<File>> {
     let r = OpenOptions::new()
         .read(true)
         .write(true)
-        .mode(0o600)
+        .mode(mode)
         .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
         .open(dir);
     match r {

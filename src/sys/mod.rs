@@ -53,12 +53,13 @@ use std::path::Path;
 /// Built against glibc (whose strerror texts the snapshots pin).
 pub const GLIBC: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 
-/// An unnamed temp file in `dir` (Linux O_TMPFILE): it has no name while it
+/// An unnamed temp file in `dir` (Linux O_TMPFILE), created with `mode`
+/// (less the umask, as open(2) does): it has no name while it
 /// is written, so a crash or SIGKILL leaves no debris. `Ok(None)` where the
 /// system or file system cannot (then create a named one); real errors
 /// (EACCES, EROFS, ENOSPC...) are errors.
-pub fn unnamed_temp(dir: &Path) -> io::Result<Option<File>> {
-    os::unnamed_temp(dir)
+pub fn unnamed_temp(dir: &Path, mode: u32) -> io::Result<Option<File>> {
+    os::unnamed_temp(dir, mode)
 }
 
 /// Give a file from `unnamed_temp` the name `path` (fails with EEXIST if

@@ -8,7 +8,7 @@ use std::path::Path;
 use nix::sys::signal::SigSet;
 
 /// No O_TMPFILE: the caller creates a named temp file.
-pub fn unnamed_temp(_dir: &Path) -> io::Result<Option<File>> {
+pub fn unnamed_temp(_dir: &Path, _mode: u32) -> io::Result<Option<File>> {
     Ok(None)
 }
 

@@ -219,6 +219,19 @@ pub fn stdin_file() -> std::mem::ManuallyDrop<std::fs::File> {
     std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) })
 }
 
+/// Would a read of `fd` return at once (data, end of file, or an error),
+/// rather than wait? poll(2) with a zero timeout.
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd that poll fills in; a zero timeout never waits.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r != 0 && (r < 0 || p.revents != 0)
+}
+
 /// Is `sig` ignored (SIG_IGN) in this process? A query only: a null new
 /// action leaves the disposition untouched (no window with SIG_DFL).
 pub fn signal_ignored(sig: Signal) -> bool {
