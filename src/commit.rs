@@ -595,6 +595,14 @@ replace; --in-place-fallback writes into it in place (not atomic)",
                 ("target", json!(target.display())),
             ],
         );
+        // The directory fsync stays under the lock (the caller releases
+        // after commit). Moved after the release it would let a waiting
+        // writer take the lock and read the new target while a crash can
+        // still roll the rename back: an --append or a read-modify-write
+        // under awrite-lock would build on, or a command act on, content
+        // that may vanish, and --no-fsync there would not even make it
+        // durable later. The rename is the commit point for readers, not
+        // for the next lock holder.
         if durable {
             sync_dir(&target.dir).map_err(|e| Error::io_op(target.dir.display(), "fsync", e))?;
         }
