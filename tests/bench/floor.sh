@@ -5,6 +5,10 @@
 #
 #   tests/bench/floor.sh [AWRITE_BINARY]   (default: builds target/release/awrite)
 #
+# The static release artifact is measured the same way:
+#   cargo build --release --target x86_64-unknown-linux-musl
+#   tests/bench/floor.sh target/x86_64-unknown-linux-musl/release/awrite
+#
 #   ROUNDS=7      paired rounds per case (median of the per-round ratios)
 #   BENCH_DIR=DIR scratch space (default: target/; the file system measured)
 #   BIG=0         skip the 2 GiB peak-RSS case
@@ -39,6 +43,10 @@ bin=$(readlink -f "$bin")
 work=$(mktemp -d "${BENCH_DIR:-$here/target}/awrite-floor.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/floor" "$bench/floor.c"
+# The same floor linked statically (no dynamic loader), for comparing a
+# static awrite (the release artifacts, .ci/release) like with like.
+have_static=0
+if cc -O2 -static -o "$work/floor-static" "$bench/floor.c" 2>/dev/null; then have_static=1; fi
 cc -O2 -o "$work/runner" "$bench/runner.c"
 ln -s "$bin" "$work/awrite"
 ln -s "$bin" "$work/awrite-lock"
@@ -81,11 +89,16 @@ EOF
 
 : > raw
 pair "1KiB-durable-write" 100 -f 1k :: ./awrite out :: ./floor out
+if [ "$have_static" = 1 ]; then
+  pair "1KiB-vs-static-floor" 100 -f 1k :: ./awrite out :: ./floor-static out
+fi
 pair "awrite-lock-true" 200 :: ./awrite-lock x -- true :: flock x.lock true
 pair "input-100MiB" 1 :: ./awrite --input 100m out :: sh cp-sync.sh
 pair "stream-100MiB-pipe" 2 -p 100m :: ./awrite --stream out :: ./floor out
 
-echo "awrite floor benchmark: $(nproc) cores, $(df -T . | awk 'NR==2 {print $2}'), binary $bin, $rounds rounds"
+link=dynamic
+file -L "$bin" 2>/dev/null | grep -q 'static' && link=static
+echo "awrite floor benchmark: $(nproc) cores, $(df -T . | awk 'NR==2 {print $2}'), binary $bin ($link), $rounds rounds"
 printf '%-22s %11s %11s %8s %11s %11s %8s\n' case "wall awrite" "wall peer" ratio "cpu awrite" "cpu peer" ratio
 awk '
   function median(arr, n,   i, j, t) {
@@ -104,7 +117,7 @@ awk '
       printf "%-22s %9.0fus %9.0fus %7.2fx %9.0fus %9.0fus %7.2fx\n", k, median(A, n), median(B, n), median(R, n), median(C, n), median(D, n), median(S, n)
     }
   }' raw
-echo "(peers: floor = tests/bench/floor.c; awrite-lock vs flock(1); --input vs cp+sync+mv+sync .)"
+echo "(peers: floor = tests/bench/floor.c, cc -O2 (-static for the static floor); awrite-lock vs flock(1); --input vs cp+sync+mv+sync .)"
 
 if [ "${BIG:-1}" != 0 ]; then
   # Peak RSS of a 2 GiB stream, durable, against cat > out.
