@@ -116,6 +116,12 @@ pub(super) fn run(
     };
     let meta = super::final_meta(opts, &now);
     let (mut tmp, place) = super::create_temp(opts, &now, &meta)?;
+    // Copying a large old file (and syncing it) takes a while: from here
+    // signals are acted on at once, not at the commit (signals::arm).
+    let old_len = now.existing.as_ref().map_or(0, |m| m.len());
+    if old_len + data.len() > crate::commit::EARLY_SYNC_MIN {
+        crate::signals::arm();
+    }
     let old_bytes = match old {
         Some(mut f) => io::copy(&mut f, tmp.file()).map_err(|e| Error::io(&shown, e))?,
         None => 0,
