@@ -342,8 +342,7 @@ impl TempFile {
         let Some(old) = &target.existing else {
             return Ok(true);
         };
-        let meta_differs =
-            old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
+        let meta_differs = old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
         if (meta_differs && !content_only) || old.len() != len {
             return Ok(true);
         }

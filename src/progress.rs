@@ -186,7 +186,12 @@ impl Shared {
         let bytes = self.bytes.load(Ordering::Relaxed);
         let secs = self.start.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { bytes as f64 / secs } else { 0.0 };
-        let mut line = format!("{:>10}  {:>12}  {}", size(bytes as f64), format!("{}/s", size(rate)), clock(secs));
+        let mut line = format!(
+            "{:>10}  {:>12}  {}",
+            size(bytes as f64),
+            format!("{}/s", size(rate)),
+            clock(secs)
+        );
         if self.phase.load(Ordering::Relaxed) == Phase::WaitingForLock as u8 {
             line.push_str("  waiting for lock");
         } else if let Some(t) = self.total.filter(|&t| t > 0) {

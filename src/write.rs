@@ -378,7 +378,13 @@ pub fn run(opts: &Options) -> Result<()> {
 
 /// `--if-changed`: would the commit change FILE? Written in place, the
 /// inode (owner, mode) stays, so only the content and `--mode` count.
-fn changes(opts: &Options, tmp: &TempFile, target: &Target, place: Place, bytes: u64) -> Result<bool> {
+fn changes(
+    opts: &Options,
+    tmp: &TempFile,
+    target: &Target,
+    place: Place,
+    bytes: u64,
+) -> Result<bool> {
     if place == Place::InPlace {
         let mode_differs = match (&target.existing, opts.mode) {
             (Some(m), Some(want)) => m.mode() & 0o7777 != want,

@@ -32,7 +32,11 @@ fn failing_validator_changes_nothing() {
     crate::snap!("config_validate_failed", out.stderr());
     assert_eq!(env.read("cfg.json"), "{\"n\": 1}\n");
     assert_eq!(ino_mtime(&env, "cfg.json"), before);
-    assert_eq!(env.read("cfg.json.backup"), "older\n", "no backup when validation fails");
+    assert_eq!(
+        env.read("cfg.json.backup"),
+        "older\n",
+        "no backup when validation fails"
+    );
     assert_eq!(env.ls(), ls, "directory exactly as before");
 
     // A real JSON check on invalid JSON; its messages go to our stderr.
@@ -45,7 +49,11 @@ fn failing_validator_changes_nothing() {
             .run()
             .code_is(1);
         assert!(out.stderr().contains("JSONDecodeError"), "{}", out.stderr());
-        assert!(out.stderr().contains("validation failed: '"), "{}", out.stderr());
+        assert!(
+            out.stderr().contains("validation failed: '"),
+            "{}",
+            out.stderr()
+        );
         assert_eq!(env.read("cfg.json"), "{\"n\": 1}\n");
         assert_eq!(env.ls(), ls);
         env.cmd("awrite")
@@ -222,7 +230,10 @@ fn identical_input_changes_nothing() {
 /// (the comparison streams; --stream keeps the input out of memory).
 #[test]
 fn last_byte_of_a_large_file_and_bounded_memory() {
-    assert!(std::path::Path::new("/usr/bin/time").exists(), "GNU time is needed");
+    assert!(
+        std::path::Path::new("/usr/bin/time").exists(),
+        "GNU time is needed"
+    );
     let env = Env::new();
     let mut data = vec![b'x'; 100 << 20];
     env.write("big", &data);
@@ -233,7 +244,14 @@ fn last_byte_of_a_large_file_and_bounded_memory() {
         let out = Command::new("/usr/bin/time")
             .args(["-f", "%M"])
             .arg(BIN)
-            .args(["--json", "--stream", "--if-changed", "--input", "input", "big"])
+            .args([
+                "--json",
+                "--stream",
+                "--if-changed",
+                "--input",
+                "input",
+                "big",
+            ])
             .current_dir(env.dir.path())
             .output()
             .unwrap();
@@ -333,8 +351,10 @@ fn progress_json_lines_on_a_slow_producer() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let progress: Vec<&serde_json::Value> =
-        lines.iter().filter(|l| l["message"] == "Progress").collect();
+    let progress: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "Progress")
+        .collect();
     assert!(progress.len() >= 2, "{err}");
     for p in &progress {
         assert_eq!(p["level"], "info");
@@ -375,10 +395,16 @@ fn progress_shows_the_lock_wait() {
         .map(|l| l.unwrap())
         .find(|l| l.contains(r#""state":"waiting for lock""#))
         .expect("a progress line while waiting");
-    assert!(waiting.contains(r#""message":"Progress","bytes":2,"#), "{waiting}");
+    assert!(
+        waiting.contains(r#""message":"Progress","bytes":2,"#),
+        "{waiting}"
+    );
     drop(holder);
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(child.wait().unwrap().success(), "{rest:?}");
-    assert!(rest.last().unwrap().contains(r#""changed":true"#), "{rest:?}");
+    assert!(
+        rest.last().unwrap().contains(r#""changed":true"#),
+        "{rest:?}"
+    );
     assert_eq!(env.read("f"), "x\n");
 }

@@ -136,10 +136,7 @@ pub(super) fn run(
     // Appending something always changes the file; appending nothing
     // (--allow-empty) changes it only if a --mode or owner change comes
     // with it.
-    if opts.if_changed
-        && bytes == 0
-        && !super::changes(opts, &tmp, &now, place, old_bytes)?
-    {
+    if opts.if_changed && bytes == 0 && !super::changes(opts, &tmp, &now, place, old_bytes)? {
         drop(tmp);
         drop(held);
         super::unchanged(&shown, 0, lock_path);

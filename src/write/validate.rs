@@ -94,11 +94,10 @@ pub fn run(cmd: &str, tmp: &mut TempFile, target: &Target, durable: bool) -> Res
         (None, Some(sig)) => format!("was killed by {}", exec::signal_name(sig)),
         (None, None) => "failed".to_string(),
     };
-    Err(Error::other(
-        &shown,
-        format!("validation failed: '{cmd}' {how}"),
+    Err(
+        Error::other(&shown, format!("validation failed: '{cmd}' {how}"))
+            .with_hint(format!("{shown} was not changed")),
     )
-    .with_hint(format!("{shown} was not changed")))
 }
 
 #[cfg(test)]
@@ -107,7 +106,14 @@ mod tests {
 
     #[test]
     fn quoting_survives_the_shell() {
-        for s in ["plain", "with space", "it's", "'", "a'b'c", "$HOME `x` \"q\""] {
+        for s in [
+            "plain",
+            "with space",
+            "it's",
+            "'",
+            "a'b'c",
+            "$HOME `x` \"q\"",
+        ] {
             let out = Command::new("/bin/sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", shell_quote(s)))
