@@ -70,19 +70,17 @@ fn open_old(target: &Target) -> Result<Option<File>> {
         Ok(f) => {
             let m = f.metadata().map_err(|e| Error::io(target.display(), e))?;
             if !m.file_type().is_file() {
-                return Err(Error::other(
-                    target.display(),
-                    "not a regular file; refusing to replace it",
-                ));
+                return Err(Error::NotRegular {
+                    path: target.display(),
+                    lock: false,
+                });
             }
             Ok(Some(f))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::other(
-            target.display(),
-            "is a symbolic link; --append with --no-follow would replace it",
-        )
-        .with_hint("Drop --no-follow to append to the file the link points to")),
+        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::AppendSymlink {
+            target: target.display(),
+        }),
         Err(e) => Err(Error::io(target.display(), e)),
     }
 }
