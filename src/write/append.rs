@@ -155,16 +155,13 @@ pub(super) fn run(
     drop(held);
     crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
-    log::result(
+    super::report(
         &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("size", json!(new_size)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("changed", json!(true)),
-            ("exit_code", json!(0)),
-        ],
+        &shown,
+        bytes,
+        Some(new_size),
+        lock_path,
+        true,
     );
     Ok(())
 }
