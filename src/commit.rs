@@ -59,7 +59,7 @@ impl Target {
         );
         match r {
             Err(nix::errno::Errno::EACCES) => {
-                Err(Error::other(self.display(), "Permission denied")
+                Err(Error::io(self.display(), sys::error(Errno::EACCES))
                     .with_hint("The file is not writable by you; check its mode and ownership"))
             }
             _ => Ok(()),
@@ -123,10 +123,10 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
             return Err(Error::io(&shown, sys::error(Errno::EISDIR)));
         }
         if !m.file_type().is_file() && !m.file_type().is_symlink() {
-            return Err(Error::other(
-                &shown,
-                "not a regular file; refusing to replace it",
-            ));
+            return Err(Error::NotRegular {
+                path: shown,
+                lock: false,
+            });
         }
     }
     let name = real

@@ -12,6 +12,10 @@ pub mod exit {
     pub const LOCKED: i32 = 2;
     pub const INTERRUPTED: i32 = 3;
     pub const UNKNOWN_APPLET: i32 = 127;
+    /// awrite-lock: the command could not be executed / was not found
+    /// (as flock(1) and the shell report it).
+    pub const CANNOT_EXECUTE: i32 = 126;
+    pub const NOT_FOUND: i32 = 127;
 }
 
 #[derive(Debug)]
@@ -32,6 +36,56 @@ pub enum Error {
     Timeout { target: String, secs: String },
     /// Empty input without `--allow-empty`.
     NoInput,
+    /// awrite-lock's command is not on PATH (exit 127).
+    CommandNotFound { prog: String },
+    /// awrite-lock's command could not be executed: 126, or 127 when the
+    /// path given does not exist.
+    CannotExecute { prog: String, err: io::Error },
+    /// FILE (or, with `lock`, the lock file) is a FIFO, device or socket.
+    NotRegular { path: String, lock: bool },
+    /// `--validate`'s command failed; `how`: `exited with status 1`,
+    /// `was killed by SIGKILL`.
+    Validation {
+        target: String,
+        cmd: String,
+        how: String,
+    },
+    /// `--preserve-owner` / `--preserve-xattrs` could not keep `what`.
+    Preserve {
+        target: String,
+        what: String,
+        why: String,
+        /// Which option made it an error (for the hint).
+        xattrs: bool,
+    },
+    /// `awrite-backup --list/--restore` found none.
+    NoBackups {
+        target: String,
+        dir: String,
+        suffix: String,
+    },
+    /// `--backup-dir` is missing or not a directory.
+    BackupDir { dir: String, missing: bool },
+    /// `--from` names a file that is not one of TARGET's backups.
+    NotABackup {
+        path: String,
+        target: String,
+        why: String,
+    },
+    /// `awrite-backup FILE` of a file that does not exist.
+    NothingToBackUp { path: String },
+    /// The lock file is a symbolic link (someone could point it anywhere).
+    LockSymlink { path: String },
+    /// `--lock-file` names the target: the rename would replace the lock.
+    LockIsTarget {
+        target: String,
+        lock: String,
+        default: String,
+    },
+    /// An inherited shared lock cannot serve an exclusive request (exit 2).
+    InheritedShared { target: String },
+    /// `--append --no-follow` of a symbolic link.
+    AppendSymlink { target: String },
     /// A free-form failure with its own context and optional hint.
     Other {
         context: String,
@@ -133,7 +187,17 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Locked { .. } | Error::Timeout { .. } => exit::LOCKED,
+            Error::CommandNotFound { .. } => exit::NOT_FOUND,
+            Error::CannotExecute { err, .. } => {
+                use nix::errno::Errno;
+                match err.raw_os_error().map(Errno::from_raw) {
+                    Some(Errno::ENOENT | Errno::ENOTDIR) => exit::NOT_FOUND,
+                    _ => exit::CANNOT_EXECUTE,
+                }
+            }
+            Error::Locked { .. } | Error::Timeout { .. } | Error::InheritedShared { .. } => {
+                exit::LOCKED
+            }
             Error::Interrupted => exit::INTERRUPTED,
             Error::Other { code, .. } => *code,
             _ => exit::FAILURE,
@@ -154,6 +218,18 @@ impl Error {
             Error::Io { path, .. } => Some(path),
             Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
+            Error::CommandNotFound { prog } | Error::CannotExecute { prog, .. } => Some(prog),
+            Error::NotRegular { path, .. } => Some(path),
+            Error::Validation { target, .. }
+            | Error::Preserve { target, .. }
+            | Error::NoBackups { target, .. } => Some(target),
+            Error::BackupDir { dir, .. } => Some(dir),
+            Error::NotABackup { path, .. }
+            | Error::NothingToBackUp { path }
+            | Error::LockSymlink { path } => Some(path),
+            Error::LockIsTarget { target, .. }
+            | Error::InheritedShared { target }
+            | Error::AppendSymlink { target } => Some(target),
             Error::Stdout { .. } => Some("stdout"),
             _ => None,
         }
@@ -181,6 +257,29 @@ impl Error {
             Error::NoInput => "No input provided".into(),
             Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
+            Error::CommandNotFound { .. } => "command not found".into(),
+            Error::CannotExecute { err, .. } => format!("cannot execute: {}", strerror(err)),
+            Error::NotRegular { lock: false, .. } => {
+                "not a regular file; refusing to replace it".into()
+            }
+            Error::NotRegular { lock: true, .. } => "lock file is not a regular file".into(),
+            Error::Validation { cmd, how, .. } => format!("validation failed: '{cmd}' {how}"),
+            Error::Preserve { what, why, .. } => format!("cannot preserve {what}: {why}"),
+            Error::NoBackups { dir, suffix, .. } => {
+                format!("no backups found in '{dir}' (suffix '{suffix}')")
+            }
+            Error::BackupDir { missing: true, .. } => "backup directory does not exist".into(),
+            Error::BackupDir { missing: false, .. } => "backup directory is not a directory".into(),
+            Error::NotABackup { target, why, .. } => format!("not a backup of {target}: {why}"),
+            Error::NothingToBackUp { .. } => "No such file; nothing to back up".into(),
+            Error::LockSymlink { .. } => "lock file is a symbolic link; refusing to use it".into(),
+            Error::LockIsTarget { lock, .. } => format!("--lock-file {lock} is the file itself"),
+            Error::InheritedShared { .. } => {
+                "the inherited lock is shared; cannot take it exclusively".into()
+            }
+            Error::AppendSymlink { .. } => {
+                "is a symbolic link; --append with --no-follow would replace it".into()
+            }
         }
     }
 
@@ -203,6 +302,42 @@ impl Error {
             ),
             Error::Locked { .. } => {
                 Some("Retry later, or use --wait / --timeout SECS to wait for the lock".into())
+            }
+            Error::CommandNotFound { .. } => {
+                Some("Check the name and PATH; for shell syntax use -c 'COMMAND'".into())
+            }
+            Error::CannotExecute { err, .. } if err.raw_os_error() == Some(libc_eacces()) => {
+                Some("Check that the file is executable (chmod +x)".into())
+            }
+            Error::Validation { target, .. } => Some(format!("{target} was not changed")),
+            Error::Preserve { xattrs: false, .. } => Some(
+                "Run as root, or drop --preserve-owner (by default the owner is kept where permitted)"
+                    .into(),
+            ),
+            Error::Preserve { xattrs: true, .. } => Some(
+                "Drop --preserve-xattrs to skip what cannot be kept, or use --no-preserve-xattrs"
+                    .into(),
+            ),
+            Error::NoBackups { .. } => Some(
+                "Check --backup-dir and --backup-suffix; make one with awrite-backup FILE".into(),
+            ),
+            Error::BackupDir { dir, missing: true } => {
+                Some(format!("Create it first (mkdir -p {dir})"))
+            }
+            Error::NotABackup { target, .. } => {
+                Some(format!("List the backups with: awrite-backup --list {target}"))
+            }
+            Error::LockSymlink { .. } => {
+                Some("Remove the link; lock files must live in a directory you trust".into())
+            }
+            Error::LockIsTarget { default, .. } => Some(format!(
+                "A rename over the file (awrite, --restore) would replace the lock with it; lock another file (the default is {default})"
+            )),
+            Error::InheritedShared { .. } => {
+                Some("Run the outer awrite-lock without --shared".into())
+            }
+            Error::AppendSymlink { .. } => {
+                Some("Drop --no-follow to append to the file the link points to".into())
             }
             _ => None,
         }
@@ -239,6 +374,10 @@ pub fn strerror(err: &io::Error) -> String {
         },
         None => text,
     }
+}
+
+fn libc_eacces() -> i32 {
+    nix::errno::Errno::EACCES as i32
 }
 
 fn errno_hint(err: &io::Error) -> Option<&'static str> {

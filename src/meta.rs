@@ -80,18 +80,14 @@ pub fn keep_owner(
             return Ok(true);
         }
         Err(nix::errno::Errno::EPERM) if keep == Keep::Try => {}
-        Err(e) => return Err(Error::other(
-            shown,
-            format!(
-                "cannot preserve owner {}:{}: {}",
-                want.0,
-                want.1,
-                strerror(&sys::error(e))
-            ),
-        )
-        .with_hint(
-            "Run as root, or drop --preserve-owner (by default the owner is kept where permitted)",
-        )),
+        Err(e) => {
+            return Err(Error::Preserve {
+                target: shown.into(),
+                what: format!("owner {}:{}", want.0, want.1),
+                why: strerror(&sys::error(e)),
+                xattrs: false,
+            })
+        }
     }
     if have.1 != want.1 && chown(None, want.1).is_ok() {
         have.1 = want.1;
@@ -224,11 +220,12 @@ fn skip(keep: Keep, shown: &str, name: Option<&OsStr>, what: &str, e: &io::Error
         ));
     }
     if keep == Keep::Must {
-        return Err(
-            Error::other(shown, format!("cannot preserve {subject}: {why}")).with_hint(
-                "Drop --preserve-xattrs to skip what cannot be kept, or use --no-preserve-xattrs",
-            ),
-        );
+        return Err(Error::Preserve {
+            target: shown.into(),
+            what: subject,
+            why,
+            xattrs: true,
+        });
     }
     log::info(
         &format!("Could not keep {subject} of {shown} ({why}); skipped"),

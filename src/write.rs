@@ -413,17 +413,35 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     drop(held);
     signals::note_pending(&shown);
-    log::result(
+    report(
         &format!("Wrote {bytes} bytes to {shown}"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("changed", json!(true)),
-            ("exit_code", json!(0)),
-        ],
+        &shown,
+        bytes,
+        None,
+        &lock_path,
+        true,
     );
     Ok(())
+}
+
+/// The final line of a successful run (CONTRACT 16, 17): `changed` and
+/// `exit_code` on it; `size` after an append.
+fn report(
+    message: &str,
+    shown: &str,
+    bytes: u64,
+    size: Option<u64>,
+    lock_path: &std::path::Path,
+    changed: bool,
+) {
+    let mut f = vec![("target", json!(shown)), ("bytes", json!(bytes))];
+    if let Some(n) = size {
+        f.push(("size", json!(n)));
+    }
+    f.push(("lock_file", json!(lock_path.display().to_string())));
+    f.push(("changed", json!(changed)));
+    f.push(("exit_code", json!(0)));
+    log::result(message, &f);
 }
 
 /// `--if-changed`: would the commit change FILE? Written in place, the
@@ -450,14 +468,12 @@ fn unchanged(shown: &str, bytes: u64, lock_path: &std::path::Path) {
     // The outcome is decided here, as by a rename: a signal still pending
     // (no signal thread ran) ends the run now, before "Unchanged" is said.
     signals::checkpoint();
-    log::result(
+    report(
         &format!("Unchanged: {shown}"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("changed", json!(false)),
-            ("exit_code", json!(0)),
-        ],
+        shown,
+        bytes,
+        None,
+        lock_path,
+        false,
     );
 }

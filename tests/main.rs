@@ -15,4 +15,5 @@ mod flock_compat;
 mod housekeep;
 mod lock;
 mod meta;
+mod props;
 mod stdout;

@@ -148,14 +148,14 @@ pub fn backup_dir(target: &Target, opts: &Options) -> Result<PathBuf> {
     };
     match std::fs::metadata(d) {
         Ok(m) if m.is_dir() => Ok(d.clone()),
-        Ok(_) => Err(Error::other(
-            d.display(),
-            "backup directory is not a directory",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(Error::other(d.display(), "backup directory does not exist")
-                .with_hint(format!("Create it first (mkdir -p {})", d.display())))
-        }
+        Ok(_) => Err(Error::BackupDir {
+            dir: d.display().to_string(),
+            missing: false,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BackupDir {
+            dir: d.display().to_string(),
+            missing: true,
+        }),
         Err(e) => Err(Error::io_op(d.display(), "backup directory", e)),
     }
 }
@@ -271,7 +271,7 @@ pub fn make(
 ) -> Result<Made> {
     let shown = target.display();
     if target.existing.is_none() {
-        return Err(Error::other(&shown, "No such file; nothing to back up"));
+        return Err(Error::NothingToBackUp { path: shown });
     }
     lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
     let dir = backup_dir(target, opts)?;

@@ -60,6 +60,15 @@ fn fill(mut call: impl FnMut(*mut u8, usize) -> isize) -> io::Result<Vec<u8>> {
     }
 }
 
+/// A C call's -1 as the errno.
+fn check(r: isize) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
 fn split_nul(list: &[u8]) -> Vec<OsString> {
     list.split(|&b| b == 0)
@@ -91,7 +100,7 @@ mod os {
         use std::os::fd::AsRawFd;
         let n = cstr(name.as_bytes())?;
         // SAFETY: `value` is a valid slice; the kernel copies it.
-        let r = unsafe {
+        check(unsafe {
             libc::fsetxattr(
                 file.as_raw_fd(),
                 n.as_ptr(),
@@ -99,11 +108,7 @@ mod os {
                 value.len(),
                 0,
             )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        } as isize)
     }
 }
 
@@ -141,7 +146,7 @@ mod os {
         use std::os::fd::AsRawFd;
         let n = cstr(name.as_bytes())?;
         // SAFETY: `value` is a valid slice; the kernel copies it.
-        let r = unsafe {
+        check(unsafe {
             libc::fsetxattr(
                 file.as_raw_fd(),
                 n.as_ptr(),
@@ -150,11 +155,7 @@ mod os {
                 0,
                 0,
             )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        } as isize)
     }
 }
 
@@ -234,7 +235,7 @@ mod os {
         use std::os::fd::AsRawFd;
         let (ns, n) = split(name)?;
         // SAFETY: `value` is a valid slice; the kernel copies it.
-        let r = unsafe {
+        check(unsafe {
             libc::extattr_set_fd(
                 file.as_raw_fd(),
                 ns,
@@ -242,11 +243,7 @@ mod os {
                 value.as_ptr().cast(),
                 value.len(),
             )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        })
     }
 }
 

@@ -70,19 +70,17 @@ fn open_old(target: &Target) -> Result<Option<File>> {
         Ok(f) => {
             let m = f.metadata().map_err(|e| Error::io(target.display(), e))?;
             if !m.file_type().is_file() {
-                return Err(Error::other(
-                    target.display(),
-                    "not a regular file; refusing to replace it",
-                ));
+                return Err(Error::NotRegular {
+                    path: target.display(),
+                    lock: false,
+                });
             }
             Ok(Some(f))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::other(
-            target.display(),
-            "is a symbolic link; --append with --no-follow would replace it",
-        )
-        .with_hint("Drop --no-follow to append to the file the link points to")),
+        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::AppendSymlink {
+            target: target.display(),
+        }),
         Err(e) => Err(Error::io(target.display(), e)),
     }
 }
@@ -163,16 +161,13 @@ pub(super) fn run(
     drop(held);
     crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
-    log::result(
+    super::report(
         &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("size", json!(new_size)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("changed", json!(true)),
-            ("exit_code", json!(0)),
-        ],
+        &shown,
+        bytes,
+        Some(new_size),
+        lock_path,
+        true,
     );
     Ok(())
 }

@@ -96,10 +96,11 @@ pub fn run(cmd: &str, tmp: &mut TempFile, target: &Target, durable: bool) -> Res
         (None, Some(sig)) => format!("was killed by {}", exec::signal_name(sig)),
         (None, None) => "failed".to_string(),
     };
-    Err(
-        Error::other(&shown, format!("validation failed: '{cmd}' {how}"))
-            .with_hint(format!("{shown} was not changed")),
-    )
+    Err(Error::Validation {
+        target: shown,
+        cmd: cmd.into(),
+        how,
+    })
 }
 
 #[cfg(test)]
