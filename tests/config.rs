@@ -150,7 +150,9 @@ fn validate_with_stream_append_and_backup() {
 fn sigterm_during_validation() {
     let env = Env::new();
     env.write("f", "old\n");
-    let check = "touch ready; trap 'echo validator got TERM >&2; exit 143' TERM; \
+    // The trap is set before `ready` exists: a TERM that came between the
+    // two would end the validator by default action, with nothing said.
+    let check = "trap 'echo validator got TERM >&2; exit 143' TERM; touch ready; \
                  while :; do sleep 0.05; done # %s";
     let mut child = Command::new(BIN)
         .args(["--validate", check, "f"])

@@ -16,7 +16,8 @@ use super::unix::{errno, Errno};
 // clonefile(2) creates its destination; awrite copies into a temp file
 // that already has its final mode and owner, so macOS copies.
 pub use super::posix::{
-    clone_into, command_line, fd_path, lock_holder, name_unnamed, umask, unnamed_temp, wait_signal,
+    clone_into, command_line, fd_path, lock_holder, name_unnamed, start_writeback, umask,
+    unnamed_temp, wait_signal,
 };
 
 fn cpath(p: &Path) -> io::Result<CString> {

@@ -7,7 +7,8 @@ use std::io;
 use std::path::Path;
 
 pub use super::posix::{
-    clone_into, command_line, fd_path, lock_holder, name_unnamed, umask, unnamed_temp, wait_signal,
+    clone_into, command_line, fd_path, lock_holder, name_unnamed, start_writeback, umask,
+    unnamed_temp, wait_signal,
 };
 
 pub fn sync(file: &File) -> io::Result<()> {

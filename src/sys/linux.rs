@@ -70,6 +70,14 @@ pub fn sync(file: &File) -> io::Result<()> {
     file.sync_all()
 }
 
+pub fn start_writeback(file: &File) {
+    // SAFETY: sync_file_range on our own descriptor; offset 0 and length
+    // 0 mean the whole file. Only a hint: errors are ignored.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let (f, t) = (cpath(from)?, cpath(to)?);
     // Through syscall(2): musl has no renameat2 wrapper.

@@ -16,6 +16,9 @@ pub fn name_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// No sync_file_range: the data is written out by the fsync that follows.
+pub fn start_writeback(_file: &File) {}
+
 /// No reflink into an existing file: the caller copies.
 pub fn clone_into(_src: &File, _dst: &File) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())

@@ -52,7 +52,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
         &[("temp_file", json!(spill.describe()))],
     );
     spill.write_all(&buf, target)?;
-    let n = buf.len() as u64 + copy_rest(input, &mut spill, target)?;
+    let n = buf.len() as u64 + copy_rest(input, &mut spill, target, false)?;
     spill
         .file()
         .rewind()
