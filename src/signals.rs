@@ -137,8 +137,13 @@ pub fn report_changed() {
 static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
 /// The signals we handle (blocked by `install`), once blocked.
 static HANDLED_SET: OnceLock<SigSet> = OnceLock::new();
-/// The signal thread, once started (`arm`).
-static THREAD: OnceLock<()> = OnceLock::new();
+/// The signal thread, once `arm` tried to start it: `true` if it runs.
+/// (If it could not be started, the checkpoints keep doing its job.)
+static THREAD: OnceLock<bool> = OnceLock::new();
+
+fn thread_runs() -> bool {
+    THREAD.get() == Some(&true)
+}
 
 /// Lock the registry. Hold the guard across the filesystem operation that
 /// changes what it lists.
@@ -177,12 +182,13 @@ pub fn arm() {
     };
     THREAD.get_or_init(|| {
         let set = *set;
-        let _ = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || loop {
                 let (sig, from_terminal) = sys::wait_signal(&set);
                 on_signal(sig, from_terminal);
-            });
+            })
+            .is_ok()
     });
 }
 
@@ -200,7 +206,7 @@ pub fn arm_before_read(fd: RawFd) {
 /// follows (the rename), so nothing changes between the check and it.
 /// With the thread running this is its job, and a no-op here.
 pub fn checkpoint_locked(reg: &mut Registry) {
-    if THREAD.get().is_some() {
+    if thread_runs() {
         return;
     }
     let Some(set) = HANDLED_SET.get() else {
@@ -271,8 +277,9 @@ fn cleanup(reg: &mut Registry) {
 /// then ended normally, exit 0).
 pub fn note_pending(target: &str) {
     let mut reg = registry();
-    // A signal still pending (no signal thread) arrived after the rename
-    // too: the target is replaced, so it is only noted.
+    // A signal still pending (no signal thread) came after the checkpoint
+    // under the rename's guard, so once the rename was under way: the
+    // target is replaced, it is only noted (as the thread would have).
     checkpoint_locked(&mut reg);
     let Some(sig) = reg.pending else {
         return;
