@@ -10,8 +10,15 @@ use awrite_lib::{log, out};
 
 /// Parse `args` for `applet`; `Err(code)` means: exit now with `code`
 /// (help and version print to stdout and give 0; 1 if stdout fails: a
-/// `--help > file` on a full disk must not look like success).
-pub fn parse<T: FromArgs>(applet: &str, args: &[String], spec: &Spec) -> Result<T, i32> {
+/// `--help > file` on a full disk must not look like success). argh decides
+/// when help was asked for (`-h`, `--help`, not as an option's value);
+/// `help` renders it (applets/help.rs).
+pub fn parse<T: FromArgs>(
+    applet: &str,
+    args: &[String],
+    spec: &Spec,
+    help: fn(&str) -> String,
+) -> Result<T, i32> {
     if args::has_flag(args, &["-V", "--version"]) {
         let version = format!("{applet} {}\n", env!("CARGO_PKG_VERSION"));
         return Err(print_early(args, &version));
@@ -21,7 +28,7 @@ pub fn parse<T: FromArgs>(applet: &str, args: &[String], spec: &Spec) -> Result<
     match T::from_args(&[applet], &words) {
         Ok(t) => Ok(t),
         Err(early) => match early.status {
-            Ok(()) => Err(print_early(args, &early.output)),
+            Ok(()) => Err(print_early(args, &help(applet))),
             Err(()) => Err(usage(applet, args, early.output.trim())),
         },
     }

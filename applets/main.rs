@@ -3,9 +3,12 @@
 mod awrite;
 mod backup;
 mod common;
+mod completions;
+mod help;
 mod housekeep;
 mod lock;
 mod lock_args;
+mod setup;
 
 use awrite_lib::error::exit;
 
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         "awrite" | "atomic-write" if args.first().map(String::as_str) == Some("housekeep") => {
             housekeep::main(&format!("{name} housekeep"), &args[1..])
         }
+        "awrite" | "atomic-write" if setup::wanted(&args) => setup::main(&name, &args),
         "awrite" | "atomic-write" => awrite::main(&name, &args),
         "awrite-lock" => lock::main(&name, &args),
         "awrite-backup" => backup::main(&name, &args),
@@ -48,6 +52,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     exit_code(code)
+}
+
+/// Every applet's help page and argh structs (canonical names), for the
+/// completions and the tests.
+pub fn pages() -> Vec<(
+    &'static str,
+    Vec<argh::CommandInfoWithArgs>,
+    &'static help::Page,
+)> {
+    vec![
+        ("awrite", awrite::infos(), &awrite::PAGE),
+        ("awrite-lock", lock::infos(), &lock::PAGE),
+        ("awrite-backup", backup::infos(), &backup::PAGE),
+        ("awrite-housekeep", housekeep::infos(), &housekeep::PAGE),
+    ]
 }
 
 /// Exit statuses are 0..=255 (awrite-lock passes on a command's, or
