@@ -13,4 +13,5 @@ mod fallback;
 mod flock_compat;
 mod housekeep;
 mod lock;
+mod setup;
 mod stdout;
