@@ -30,6 +30,9 @@ fn main() -> std::process::ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let housekeep = matches!(name.as_str(), "awrite" | "atomic-write")
+        && std::env::args().nth(1).as_deref() == Some("housekeep");
+    awrite_lib::log::set_applet(if housekeep { "awrite housekeep" } else { &name });
     let args = match awrite_lib::args::utf8_args(os) {
         Ok(a) => a,
         Err(e) => {
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
             exit::UNKNOWN_APPLET
         }
     };
+    awrite_lib::log::finish(code);
     exit_code(code)
 }
 

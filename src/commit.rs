@@ -223,7 +223,7 @@ impl TempFile {
         let _ = sys::flock(tmp.file.as_raw_fd(), sys::LockOp::Exclusive, true);
         log::debug(
             &format!("Created temp file {}", tmp.describe()),
-            &[("temp_file", json!(tmp.describe()))],
+            &[("temp_file", tmp.json_path())],
         );
         tmp.set_meta(target, mode, owner)?;
         Ok(tmp)
@@ -279,6 +279,14 @@ impl TempFile {
     }
 
     /// For messages: the name, or the directory of an unnamed O_TMPFILE.
+    /// JSON's `temp_file`: the path, or null (the field is left out) while
+    /// the file has no name.
+    pub fn json_path(&self) -> serde_json::Value {
+        self.path
+            .as_ref()
+            .map_or(serde_json::Value::Null, |p| json!(p.display().to_string()))
+    }
+
     pub fn describe(&self) -> String {
         match &self.path {
             Some(p) => p.display().to_string(),

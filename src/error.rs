@@ -24,10 +24,29 @@ pub enum Error {
         op: Option<String>,
         err: io::Error,
     },
-    /// `--no-wait` (or `--timeout 0`) met a held lock.
-    Locked { target: String },
+    /// `--no-wait` (or `--timeout 0`) met a held lock. `target` is the
+    /// message's context (`fd N` in FD mode, where `fd` is set and there
+    /// is no target file); `lock_file` the file locked (JSON's `lock_file`).
+    Locked {
+        target: String,
+        lock_file: Option<String>,
+        fd: Option<i32>,
+    },
     /// `--timeout` expired; `secs` is shown as the user wrote it.
-    Timeout { target: String, secs: String },
+    Timeout {
+        target: String,
+        lock_file: Option<String>,
+        fd: Option<i32>,
+        secs: String,
+    },
+    /// A command awrite-lock could not run: its name is the context, but
+    /// it is no target (JSON gets no `target`).
+    Command {
+        command: String,
+        detail: String,
+        hint: Option<String>,
+        code: i32,
+    },
     /// Empty input without `--allow-empty`.
     NoInput,
     /// A free-form failure with its own context and optional hint.
@@ -66,6 +85,16 @@ impl Error {
         }
     }
 
+    /// A command that could not be run (its name is no target).
+    pub fn command(command: impl fmt::Display, detail: impl Into<String>) -> Self {
+        Error::Command {
+            command: command.to_string(),
+            detail: detail.into(),
+            hint: None,
+            code: exit::FAILURE,
+        }
+    }
+
     pub fn other(context: impl fmt::Display, detail: impl Into<String>) -> Self {
         Error::Other {
             context: context.to_string(),
@@ -85,6 +114,17 @@ impl Error {
 
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
+            Error::Command {
+                command,
+                detail,
+                code,
+                ..
+            } => Error::Command {
+                command,
+                detail,
+                hint: Some(hint.into()),
+                code,
+            },
             Error::Stdout { detail, .. } => Error::Stdout {
                 detail,
                 hint: Some(hint.into()),
@@ -106,6 +146,17 @@ impl Error {
 
     pub fn with_code(self, new: i32) -> Self {
         match self {
+            Error::Command {
+                command,
+                detail,
+                hint,
+                ..
+            } => Error::Command {
+                command,
+                detail,
+                hint,
+                code: new,
+            },
             Error::Other {
                 context,
                 detail,
@@ -125,7 +176,7 @@ impl Error {
         match self {
             Error::Locked { .. } | Error::Timeout { .. } => exit::LOCKED,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Other { code, .. } => *code,
+            Error::Other { code, .. } | Error::Command { code, .. } => *code,
             _ => exit::FAILURE,
         }
     }
@@ -134,7 +185,8 @@ impl Error {
     pub fn context(&self) -> Option<&str> {
         match self {
             Error::Io { path, .. } => Some(path),
-            Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
+            Error::Locked { target, .. } | Error::Timeout { target, .. } => Some(target),
+            Error::Command { command, .. } => Some(command),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
             Error::Stdout { .. } => Some("stdout"),
             _ => None,
@@ -145,8 +197,20 @@ impl Error {
     /// except that stdout is a stream, not a target.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Error::Stdout { .. } => None,
+            Error::Stdout { .. } | Error::Command { .. } => None,
+            Error::Locked { fd: Some(_), .. } | Error::Timeout { fd: Some(_), .. } => None,
             _ => self.context(),
+        }
+    }
+
+    /// The lock file a lock error is about (JSON's `lock_file`), and the
+    /// descriptor in FD mode.
+    pub fn lock_file(&self) -> Option<(Option<&str>, Option<i32>)> {
+        match self {
+            Error::Locked { lock_file, fd, .. } | Error::Timeout { lock_file, fd, .. } => {
+                Some((lock_file.as_deref(), *fd))
+            }
+            _ => None,
         }
     }
 
@@ -161,7 +225,9 @@ impl Error {
             Error::Locked { .. } => "File locked by another process".into(),
             Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
             Error::NoInput => "No input provided".into(),
-            Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
+            Error::Other { detail, .. }
+            | Error::Stdout { detail, .. }
+            | Error::Command { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
         }
     }
@@ -177,7 +243,9 @@ impl Error {
     /// A remedy, where one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
+            Error::Other { hint, .. }
+            | Error::Stdout { hint, .. }
+            | Error::Command { hint, .. } => hint.clone(),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
                 "The input was empty; use --allow-empty to write an empty file on purpose".into(),
@@ -297,7 +365,14 @@ mod tests {
     #[test]
     fn codes() {
         assert_eq!(Error::NoInput.exit_code(), 1);
-        assert_eq!(Error::Locked { target: "t".into() }.exit_code(), 2);
+        let locked = Error::Locked {
+            target: "t".into(),
+            lock_file: Some("t.lock".into()),
+            fd: None,
+        };
+        assert_eq!(locked.exit_code(), 2);
+        assert_eq!(locked.lock_file(), Some((Some("t.lock"), None)));
+        assert_eq!(Error::command("c", "command not found").target(), None);
         assert_eq!(Error::Interrupted.exit_code(), 3);
         assert_eq!(Error::other("a", "b").with_code(7).exit_code(), 7);
     }

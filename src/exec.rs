@@ -118,15 +118,15 @@ pub fn display(argv: &[String]) -> String {
 fn exec_error(prog: &str, e: io::Error) -> Error {
     let not_found = matches!(sys::errno(&e), Some(Errno::ENOENT | Errno::ENOTDIR));
     if not_found && !prog.contains('/') {
-        return Error::other(prog, "command not found")
+        return Error::command(prog, "command not found")
             .with_hint("Check the name and PATH; for shell syntax use -c 'COMMAND'")
             .with_code(NOT_FOUND);
     }
     let detail = format!("cannot execute: {}", crate::error::strerror(&e));
     if not_found {
-        return Error::other(prog, detail).with_code(NOT_FOUND);
+        return Error::command(prog, detail).with_code(NOT_FOUND);
     }
-    let err = Error::other(prog, detail).with_code(CANNOT_EXECUTE);
+    let err = Error::command(prog, detail).with_code(CANNOT_EXECUTE);
     match sys::errno(&e) {
         Some(Errno::EACCES) => err.with_hint("Check that the file is executable (chmod +x)"),
         _ => err,
@@ -290,14 +290,19 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
         );
     }
     let code = out.status.code();
-    let what = match out.status {
-        Status::Exited(c) => format!("Command exited with status {c}"),
-        Status::Signaled(s) => format!("Command killed by {}", signal_name(s)),
+    let (what, signal) = match out.status {
+        Status::Exited(c) => (format!("Command exited with status {c}"), None),
+        Status::Signaled(s) => (
+            format!("Command killed by {}", signal_name(s)),
+            Some(signal_name(s)),
+        ),
     };
     log::info(
         &what,
         &[
             ("target", json!(shown)),
+            ("lock_file", json!(lock_path.display().to_string())),
+            ("signal", json!(signal)),
             ("exit_code", json!(code)),
             ("elapsed_ms", json!(out.elapsed.as_millis() as u64)),
         ],

@@ -148,6 +148,8 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
     }
     let locked = || Error::Locked {
         target: name.clone(),
+        lock_file: fd_path(fd),
+        fd: Some(fd),
     };
     let deadline = match wait {
         Wait::NoWait => return Err(locked()),
@@ -192,6 +194,8 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
                     _ => {
                         return Err(Error::Timeout {
                             target: name.clone(),
+                            lock_file: fd_path(fd),
+                            fd: Some(fd),
                             secs: secs.clone(),
                         })
                     }

@@ -154,7 +154,8 @@ fn on_signal(sig: i32, from_terminal: bool) {
         return;
     }
     cleanup(&mut reg);
-    crate::log::error(&Error::Interrupted, &[]);
+    let name = crate::exec::signal_name(sig);
+    crate::log::error(&Error::Interrupted, &[("signal", serde_json::json!(name))]);
     // Still holding the registry: the main thread cannot commit or unlink
     // behind our back.
     sys::exit_now(crate::error::exit::INTERRUPTED);

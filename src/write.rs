@@ -162,7 +162,7 @@ pub fn run(opts: &Options) -> Result<()> {
         if !eof {
             log::debug(
                 "Input exceeds the in-memory limit; spilling to the temp file",
-                &[("temp_file", json!(tmp.describe()))],
+                &[("temp_file", tmp.json_path())],
             );
             n += copy_rest(&input, &mut tmp, &target)?;
         }
@@ -200,6 +200,7 @@ pub fn run(opts: &Options) -> Result<()> {
             ("target", json!(shown)),
             ("bytes", json!(bytes)),
             ("lock_file", json!(lock_path.display().to_string())),
+            ("exit_code", json!(0)), // the run's last line
         ],
     );
     Ok(())

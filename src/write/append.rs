@@ -49,7 +49,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
     let mut spill = TempFile::create(target, 0o600, Owner::Creator)?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
-        &[("temp_file", json!(spill.describe()))],
+        &[("temp_file", spill.json_path())],
     );
     spill.write_all(&buf, target)?;
     let n = buf.len() as u64 + copy_rest(input, &mut spill, target)?;
@@ -137,6 +137,7 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
             ("bytes", json!(bytes)),
             ("size", json!(new_size)),
             ("lock_file", json!(lock_path.display().to_string())),
+            ("exit_code", json!(0)), // the run's last line
         ],
     );
     Ok(())
