@@ -13,5 +13,6 @@ mod fallback;
 mod flock_compat;
 mod housekeep;
 mod lock;
+mod schema;
 mod setup;
 mod stdout;
