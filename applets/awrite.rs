@@ -231,6 +231,12 @@ const SPEC: Spec = Spec {
 };
 
 fn options(a: Args) -> Result<write::Options, String> {
+    common::nonempty("FILE name", [&a.target])?;
+    common::nonempty("--input file name", &a.input)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
+    common::nonempty("--backup-dir name", &a.backup_dir)?;
+    // `--input -` is stdin, as in most tools.
+    let input = a.input.filter(|i| i != "-");
     if a.preserve_mode && a.no_preserve_mode {
         return Err("--preserve-mode and --no-preserve-mode conflict".into());
     }
@@ -252,7 +258,7 @@ fn options(a: Args) -> Result<write::Options, String> {
     )?;
     Ok(write::Options {
         target: a.target.into(),
-        input: a.input.map(Into::into),
+        input: input.map(Into::into),
         stream: a.stream,
         allow_empty: a.allow_empty,
         append: a.append,

@@ -164,6 +164,10 @@ struct Plan {
 }
 
 fn plan(a: Args) -> Result<Plan, String> {
+    common::nonempty("FILE name", &a.files)?;
+    common::nonempty("--from name", &a.from)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
+    common::nonempty("--backup-dir name", &a.backup_dir)?;
     if a.files.is_empty() {
         return Err("missing FILE".into());
     }

@@ -125,6 +125,7 @@ const SPEC: Spec = Spec {
 };
 
 fn options(a: Args) -> Result<housekeep::Options, String> {
+    common::nonempty("DIR name", &a.dir)?;
     let (locks, backups, temps) = (
         a.clean_locks || a.all,
         a.clean_backups || a.all,

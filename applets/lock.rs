@@ -255,6 +255,8 @@ fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
     // of -s, -x/-e, -u wins, as in flock(1)).
     debug_assert_eq!(split.mode.is_some(), a.shared || a.exclusive || a.unlock);
     let mode = split.mode.unwrap_or(Mode::Exclusive);
+    common::nonempty("TARGET name", &a.target)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
     let conflict = match a.conflict_exit_code.as_deref() {
         None => exit::LOCKED,
         Some(s) => match s.trim().parse::<i32>() {

@@ -13,6 +13,7 @@ mod fallback;
 mod flock_compat;
 mod housekeep;
 mod lock;
+mod messages;
 mod schema;
 mod setup;
 mod stdout;
