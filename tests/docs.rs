@@ -123,12 +123,14 @@ fn man_pages_name_the_cargo_version() {
 #[test]
 fn man_pages_use_standard_sections_in_order() {
     // mdoc(7)'s order, with OPTIONS where pages put it.
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "NAME",
         "LIBRARY",
         "SYNOPSIS",
         "DESCRIPTION",
         "OPTIONS",
+        // awrite(1)'s schema of --json lines (CONTRACT 17).
+        "JSON OUTPUT",
         "CONTEXT",
         "IMPLEMENTATION NOTES",
         "RETURN VALUES",
