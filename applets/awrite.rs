@@ -2,7 +2,7 @@
 
 use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::{parse_mode, wait_strategy, Spec};
-use awrite_lib::commit::Owner;
+use awrite_lib::meta::{Keep, Preserve};
 use awrite_lib::{backup, lock, log, write};
 
 use crate::common;
@@ -79,9 +79,41 @@ struct Args {
     #[argh(switch)]
     preserve_owner: bool,
 
-    /// keep the old owner and group where permitted; EPERM is ignored
+    /// keep the old owner and group where permitted (the default)
     #[argh(switch)]
     try_preserve_owner: bool,
+
+    /// do not keep the old owner and group: the new file is the writer's
+    #[argh(switch)]
+    no_preserve_owner: bool,
+
+    /// keep every extended attribute (ACLs, SELinux label); failure is an error
+    #[argh(switch)]
+    preserve_xattrs: bool,
+
+    /// do not copy the old file's extended attributes (ACLs, labels)
+    #[argh(switch)]
+    no_preserve_xattrs: bool,
+
+    /// where rename cannot replace FILE (a mount point), write into it in place (not atomic)
+    #[argh(switch)]
+    in_place_fallback: bool,
+
+    /// create FILE only if it does not exist (else exit 1, nothing changed)
+    #[argh(switch)]
+    no_clobber: bool,
+
+    /// run CMD (via /bin/sh, %s = the temp file) before replacing; non-zero = no change
+    #[argh(option, arg_name = "CMD")]
+    validate: Option<String>,
+
+    /// leave FILE alone (same inode, mtime, no backup) if the content is the same
+    #[argh(switch)]
+    if_changed: bool,
+
+    /// show bytes, rate and time while reading (terminal or --json only)
+    #[argh(switch)]
+    progress: bool,
 
     /// back up the old file as FILE.backup before replacing it
     #[argh(switch, short = 'b')]
@@ -227,6 +259,7 @@ const SPEC: Spec = Spec {
         "backup-suffix",
         "backup-dir",
         "backup-mode",
+        "validate",
     ],
 };
 
@@ -240,15 +273,36 @@ fn options(a: Args) -> Result<write::Options, String> {
     if a.preserve_mode && a.no_preserve_mode {
         return Err("--preserve-mode and --no-preserve-mode conflict".into());
     }
-    if a.preserve_owner && a.try_preserve_owner {
-        return Err("--preserve-owner and --try-preserve-owner conflict".into());
+    let owner = keep(
+        "owner",
+        a.preserve_owner,
+        a.try_preserve_owner,
+        a.no_preserve_owner,
+    )?;
+    let xattrs = keep("xattrs", a.preserve_xattrs, false, a.no_preserve_xattrs)?;
+    if a.no_clobber {
+        let with = [
+            (a.append, "--append"),
+            (a.in_place_fallback, "--in-place-fallback"),
+            (
+                a.backup
+                    || a.backup_suffix.is_some()
+                    || a.backup_dir.is_some()
+                    || a.backup_timestamp
+                    || a.backup_mode.is_some(),
+                "--backup",
+            ),
+        ];
+        if let Some((_, opt)) = with.iter().find(|(on, _)| *on) {
+            return Err(format!(
+                "--no-clobber and {opt} conflict (--no-clobber only creates new files)"
+            ));
+        }
+    }
+    if let Some(cmd) = &a.validate {
+        write::check_validate(cmd)?;
     }
     let wait = wait_strategy(a.wait, a.no_wait, a.timeout.as_deref())?;
-    let owner = match (a.preserve_owner, a.try_preserve_owner) {
-        (true, _) => Owner::Preserve,
-        (_, true) => Owner::TryPreserve,
-        _ => Owner::Creator,
-    };
     let backup = backup::from_args(
         a.backup,
         a.backup_suffix,
@@ -266,7 +320,12 @@ fn options(a: Args) -> Result<write::Options, String> {
         durable: !a.no_fsync,
         mode: a.mode.as_deref().map(parse_mode).transpose()?,
         preserve_mode: !a.no_preserve_mode,
-        owner,
+        keep: Preserve { owner, xattrs },
+        no_clobber: a.no_clobber,
+        in_place_fallback: a.in_place_fallback,
+        validate: a.validate,
+        if_changed: a.if_changed,
+        progress: a.progress,
         lock_file: a.lock_file.map(Into::into),
         lock: lock::Options {
             wait,
@@ -276,6 +335,22 @@ fn options(a: Args) -> Result<write::Options, String> {
         },
         backup,
     })
+}
+
+/// `--preserve-WHAT` (must), `--try-preserve-WHAT` (try, the default),
+/// `--no-preserve-WHAT` (no): at most one.
+fn keep(what: &str, must: bool, try_: bool, no: bool) -> Result<Keep, String> {
+    let given = [
+        (must, "preserve", Keep::Must),
+        (try_, "try-preserve", Keep::Try),
+        (no, "no-preserve", Keep::No),
+    ];
+    let mut on = given.iter().filter(|g| g.0);
+    match (on.next(), on.next()) {
+        (Some(a), Some(b)) => Err(format!("--{}-{what} and --{}-{what} conflict", a.1, b.1)),
+        (Some(a), None) => Ok(a.2),
+        (None, _) => Ok(Keep::Try),
+    }
 }
 
 pub fn main(applet: &str, args: &[String]) -> i32 {
@@ -288,8 +363,15 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
+    awrite_lib::signals::report_changed();
     match write::run(&opts) {
         Ok(_) => 0,
-        Err(e) => common::fail(&e),
+        Err(e) => {
+            // The final JSON line says whether FILE was replaced: an error
+            // after the rename (the directory fsync) still changed it.
+            let changed = awrite_lib::signals::registry().replaced();
+            awrite_lib::log::error(&e, &[("changed", serde_json::Value::from(changed))]);
+            e.exit_code()
+        }
     }
 }

@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::meta::{self, Keep, Preserve};
 use crate::sys::{self, Errno};
 use crate::{log, names, signals};
 
@@ -58,7 +59,7 @@ impl Target {
         );
         match r {
             Err(nix::errno::Errno::EACCES) => {
-                Err(Error::other(self.display(), "Permission denied")
+                Err(Error::io(self.display(), sys::error(Errno::EACCES))
                     .with_hint("The file is not writable by you; check its mode and ownership"))
             }
             _ => Ok(()),
@@ -115,10 +116,10 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
             return Err(Error::io(&shown, sys::error(Errno::EISDIR)));
         }
         if !m.file_type().is_file() && !m.file_type().is_symlink() {
-            return Err(Error::other(
-                &shown,
-                "not a regular file; refusing to replace it",
-            ));
+            return Err(Error::NotRegular {
+                path: shown,
+                lock: false,
+            });
         }
     }
     let name = real
@@ -140,15 +141,29 @@ pub fn resolve(given: &Path, follow: bool) -> Result<Target> {
     })
 }
 
-/// Owner to give the new file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// Whoever creates the file (the default).
-    Creator,
-    /// `--preserve-owner`: EPERM is an error.
-    Preserve,
-    /// `--try-preserve-owner`: EPERM is ignored.
-    TryPreserve,
+/// What the new file gets besides its content (CONTRACT 15).
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    pub mode: u32,
+    /// The mode was given (`--mode`, `--backup-mode`): applied as is. A
+    /// mode taken over from the old file loses its set-id bits when the
+    /// owner is not kept (see `meta::mode`).
+    pub explicit: bool,
+    pub keep: Preserve,
+}
+
+impl Meta {
+    /// A private scratch file (a spilled input): 0600, nothing kept.
+    pub fn scratch() -> Meta {
+        Meta {
+            mode: 0o600,
+            explicit: true,
+            keep: Preserve {
+                owner: Keep::No,
+                xattrs: Keep::No,
+            },
+        }
+    }
 }
 
 /// A temp file in the target's directory; unlinked on drop unless committed.
@@ -171,12 +186,23 @@ pub struct TempFile {
     /// The temp file's name, once it has one.
     path: Option<PathBuf>,
     armed: bool,
+    /// uid and gid the file has now.
+    owner: (u32, u32),
+    /// The replaced file's owner and group are the new file's (or there
+    /// was no file to replace): set-id bits and file capabilities may stay.
+    owner_kept: bool,
+    /// The full mode, when it has set-id bits: they are applied after the
+    /// data (`finish_mode`), because the kernel clears them on every
+    /// write(2) by a process without CAP_FSETID.
+    setid_mode: Option<u32>,
+    /// The mode the file will have when committed.
+    mode: u32,
 }
 
 impl TempFile {
-    /// Create the temp file for `target` with `mode` (and owner) applied
-    /// before any data is written.
-    pub fn create(target: &Target, mode: u32, owner: Owner) -> Result<TempFile> {
+    /// Create the temp file for `target` with `meta`'s mode and owner
+    /// applied before any data is written.
+    pub fn create(target: &Target, meta: &Meta) -> Result<TempFile> {
         let shown = target.display();
         let cannot = |e| {
             let dir = target.dir.display();
@@ -206,14 +232,18 @@ impl TempFile {
             },
             Err(e) => return Err(cannot(e)),
         };
-        let meta = file.metadata().map_err(cannot)?;
+        let stat = file.metadata().map_err(cannot)?;
         let mut tmp = TempFile {
             file,
-            id: (meta.dev(), meta.ino()),
+            id: (stat.dev(), stat.ino()),
             dir: target.dir.clone(),
             base: target.name.clone(),
             path,
             armed: true,
+            owner: (stat.uid(), stat.gid()),
+            owner_kept: true,
+            setid_mode: None,
+            mode: meta.mode,
         };
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris. Waiting, not a try: a named
@@ -225,48 +255,123 @@ impl TempFile {
             &format!("Created temp file {}", tmp.describe()),
             &[("temp_file", tmp.json_path())],
         );
-        tmp.set_meta(target, mode, owner)?;
+        tmp.set_meta(target, meta)?;
         Ok(tmp)
     }
 
-    /// Give the temp file `mode` and (per `owner`) the owner of the
-    /// existing target. Also used after the lock is taken, when the file
-    /// changed while we waited (the holder's chmod must not be undone).
-    pub fn set_meta(&mut self, target: &Target, mode: u32, owner: Owner) -> Result<()> {
+    /// Give the temp file the existing target's owner and group (per
+    /// `meta.keep`), then `meta`'s mode. Also used after the lock is
+    /// taken, when the file changed while we waited (the holder's chmod
+    /// must not be undone). Owner first: chown clears set-id bits.
+    pub fn set_meta(&mut self, target: &Target, meta: &Meta) -> Result<()> {
         let shown = target.display();
-        if owner != Owner::Creator {
-            if let Some(m) = &target.existing {
-                // chown before chmod: chown clears set-id bits.
-                let r = nix::unistd::fchown(
-                    &self.file,
-                    Some(nix::unistd::Uid::from_raw(m.uid())),
-                    Some(nix::unistd::Gid::from_raw(m.gid())),
-                );
-                match r {
-                    Ok(()) => {}
-                    Err(nix::errno::Errno::EPERM) if owner == Owner::TryPreserve => log::debug(
-                        "Could not preserve owner (not permitted); ignored",
-                        &[("target", json!(shown))],
-                    ),
-                    Err(e) => {
-                        return Err(Error::other(
-                            &shown,
-                            format!(
-                                "cannot preserve owner {}:{}: {}",
-                                m.uid(),
-                                m.gid(),
-                                crate::error::strerror(&sys::error(e))
-                            ),
-                        )
-                        .with_hint("Run as root, or use --try-preserve-owner to ignore this"))
-                    }
-                }
-            }
-        }
+        self.owner_kept = match &target.existing {
+            Some(m) => meta::keep_owner(
+                &self.file,
+                &mut self.owner,
+                (m.uid(), m.gid()),
+                meta.keep.owner,
+                &shown,
+            )?,
+            None => true,
+        };
+        let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+        let setid = sys::S_ISUID | sys::S_ISGID;
+        self.mode = mode;
+        self.setid_mode = Some(mode).filter(|m| m & setid != 0);
         self.file
-            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .set_permissions(std::fs::Permissions::from_mode(mode & !setid))
             .map_err(|e| Error::io_op(&shown, "cannot set mode of temporary file", e))?;
         Ok(())
+    }
+
+    /// Add the set-id bits held back by `set_meta`, now that all data is
+    /// written (see `setid_mode`). No system call when there are none. A
+    /// temp file with a name was synced before: sync the change too (an
+    /// unnamed one is synced when it is named).
+    fn finish_mode(&mut self, target: &Target, durable: bool) -> Result<()> {
+        if let Some(mode) = self.setid_mode.take() {
+            self.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| {
+                    Error::io_op(target.display(), "cannot set mode of temporary file", e)
+                })?;
+            if durable && self.path.is_some() {
+                self.sync(target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy the extended attributes of `from` (the file this one replaces,
+    /// read under the lock) onto the temp file, after its owner and mode
+    /// (CONTRACT 15). A POSIX ACL rewrites the mode's group bits, so an
+    /// explicit mode is applied again afterwards. A temp file that already
+    /// has a name was synced before this: sync it again (if `durable`) so
+    /// the attributes are as durable as the data. `shown` names the file
+    /// in messages.
+    pub fn keep_xattrs(
+        &mut self,
+        from: &Path,
+        meta: &Meta,
+        durable: bool,
+        shown: &str,
+    ) -> Result<()> {
+        let copied = meta::copy_xattrs(&self.file, from, meta.keep.xattrs, self.owner_kept, shown)?;
+        if copied.acl && meta.explicit {
+            let mode = meta::mode(meta.mode, meta.explicit, self.owner_kept);
+            let mode = mode & !(sys::S_ISUID | sys::S_ISGID);
+            self.file
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io_op(shown, "cannot set mode of temporary file", e))?;
+        }
+        if copied.set > 0 && durable && self.path.is_some() {
+            sys::sync(&self.file).map_err(|e| Error::io_op(shown, "fsync", e))?;
+        }
+        Ok(())
+    }
+
+    /// `--if-changed` (CONTRACT 16): would committing `len` bytes change
+    /// the target as it is now (stat under the lock)? Mode, owner and
+    /// group first (a `--mode` or owner change counts), then the size,
+    /// then the bytes, 64 KiB at a time: memory stays bounded for any size.
+    /// With `content_only` (the temp file is a scratch copy for an
+    /// in-place write), mode and owner are not compared.
+    pub fn differs_from(&self, target: &Target, len: u64, content_only: bool) -> Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let Some(old) = &target.existing else {
+            return Ok(true);
+        };
+        let meta_differs = old.mode() & 0o7777 != self.mode || (old.uid(), old.gid()) != self.owner;
+        if (meta_differs && !content_only) || old.len() != len {
+            return Ok(true);
+        }
+        let shown = target.display();
+        let cur = OpenOptions::new()
+            .read(true)
+            .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC | sys::O_NONBLOCK)
+            .open(&target.real)
+            .map_err(|e| Error::io(&shown, e))?;
+        const CHUNK: usize = 64 << 10;
+        let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+        let mut off = 0u64;
+        while off < len {
+            let n = CHUNK.min((len - off) as usize);
+            match cur.read_exact_at(&mut a[..n], off) {
+                Ok(()) => {}
+                // Shrunk under us (a writer that ignores the lock): it differs.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+                Err(e) => return Err(Error::io(&shown, e)),
+            }
+            self.file
+                .read_exact_at(&mut b[..n], off)
+                .map_err(|e| Error::io_op(&shown, "cannot read temporary file", e))?;
+            if a[..n] != b[..n] {
+                return Ok(true);
+            }
+            off += n as u64;
+        }
+        Ok(false)
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -332,6 +437,7 @@ impl TempFile {
     /// fsync, not fdatasync: it also carries a mode or owner fixed under
     /// the lock (Target::restat) since the first sync.
     pub fn name_synced(&mut self, target: &Target, durable: bool) -> Result<&Path> {
+        self.finish_mode(target, durable)?;
         let unnamed = self.path.is_none();
         self.name(target)?;
         if durable && unnamed {
@@ -362,20 +468,54 @@ impl TempFile {
         sys::sync(&self.file).map_err(|e| Error::io_op(target.display(), "fsync", e))
     }
 
-    /// Rename over the target, then fsync the directory (if `durable`).
-    /// From the rename on, a signal no longer aborts the run (CONTRACT 12):
-    /// the target has been replaced, and exit 3 would say it was not.
-    pub fn commit(self, target: &Target, durable: bool) -> Result<()> {
-        self.rename_into_place(target, durable, true)
+    /// Put the content in place per `place`, then fsync the directory
+    /// (if `durable`). From the rename (or the first byte written in
+    /// place) on, a signal no longer aborts the run (CONTRACT 12): the
+    /// target has been replaced, and exit 3 would say it was not.
+    pub fn commit(mut self, target: &Target, durable: bool, place: Place) -> Result<Placed> {
+        match place {
+            Place::InPlace => {
+                self.write_in_place(target, durable)?;
+                Ok(Placed::InPlace)
+            }
+            Place::Create => {
+                self.create_target(target, durable)?;
+                Ok(Placed::Created)
+            }
+            Place::Rename | Place::RenameOrInPlace => {
+                match self.rename_into_place(target, durable, true) {
+                    Err(e) if e.errno() == Some(Errno::EBUSY as i32) => {
+                        if place == Place::RenameOrInPlace {
+                            log::debug(
+                                &format!(
+                                    "rename cannot replace {} (a mount point); writing in place",
+                                    target.display()
+                                ),
+                                &[("target", json!(target.display()))],
+                            );
+                            self.write_in_place(target, durable)?;
+                            return Ok(Placed::InPlace);
+                        }
+                        Err(e.with_hint(format!(
+                            "{} is a mount point (a bind-mounted file?), which rename cannot \
+replace; --in-place-fallback writes into it in place (not atomic)",
+                            target.display()
+                        )))
+                    }
+                    Err(e) => Err(e),
+                    Ok(()) => Ok(Placed::Renamed),
+                }
+            }
+        }
     }
 
     /// `commit` for a file that is not the user's target (a backup copy):
     /// signals still abort afterwards.
-    pub fn commit_copy(self, target: &Target, durable: bool) -> Result<()> {
+    pub fn commit_copy(mut self, target: &Target, durable: bool) -> Result<()> {
         self.rename_into_place(target, durable, false)
     }
 
-    fn rename_into_place(mut self, target: &Target, durable: bool, replaces: bool) -> Result<()> {
+    fn rename_into_place(&mut self, target: &Target, durable: bool, replaces: bool) -> Result<()> {
         let path = self.name_synced(target, durable)?.to_path_buf();
         {
             let mut reg = signals::registry();
@@ -399,6 +539,99 @@ impl TempFile {
         }
         Ok(())
     }
+
+    /// `--no-clobber`: give the content the target's name only if that
+    /// name is free, in one step that fails with EEXIST otherwise (linkat
+    /// of the unnamed file, or rename without replace), so two creators
+    /// can never both win and nothing is left behind by the loser.
+    fn create_target(&mut self, target: &Target, durable: bool) -> Result<()> {
+        let shown = target.display();
+        self.finish_mode(target, durable)?;
+        match self.path.clone() {
+            None => {
+                {
+                    let mut reg = signals::registry();
+                    sys::name_unnamed(&self.file, &target.real)
+                        .map_err(|e| Error::io(&shown, e))?;
+                    self.armed = false;
+                    reg.mark_replaced();
+                }
+                // btrfs: the fsync that makes a freshly linked inode
+                // durable (see the module comment).
+                if durable {
+                    self.sync(target)?;
+                }
+            }
+            Some(path) => {
+                let mut reg = signals::registry();
+                sys::rename_noreplace(&path, &target.real).map_err(|e| Error::io(&shown, e))?;
+                self.armed = false;
+                reg.forget_temp(&path);
+                reg.mark_replaced();
+            }
+        }
+        log::debug(
+            &format!("Created {}", target.real.display()),
+            &[("target", json!(shown))],
+        );
+        if durable {
+            sync_dir(&target.dir).map_err(|e| Error::io_op(target.dir.display(), "fsync", e))?;
+        }
+        Ok(())
+    }
+
+    /// `--in-place-fallback`: copy the complete temp file into the
+    /// existing target inode (same inode, owner, mode, attributes, and
+    /// the mount stays). Not atomic: a reader may see a mix of old and
+    /// new bytes while it runs. The content is written over the old from
+    /// offset 0 and the file is then cut to the new length, so a reader
+    /// never meets an empty file (which services take for "no config").
+    /// From the first byte on, a signal waits for the write to finish:
+    /// stopping half-way would leave a torn file.
+    fn write_in_place(&mut self, target: &Target, durable: bool) -> Result<()> {
+        let shown = target.display();
+        let mut dst = OpenOptions::new()
+            .write(true)
+            .custom_flags(sys::O_NOFOLLOW | sys::O_CLOEXEC)
+            .open(&target.real)
+            .map_err(|e| Error::io(&shown, e))?;
+        signals::registry().mark_replaced();
+        self.file.rewind().map_err(|e| Error::io(&shown, e))?;
+        let n = io::copy(&mut self.file, &mut dst).map_err(|e| Error::io(&shown, e))?;
+        dst.set_len(n).map_err(|e| Error::io(&shown, e))?;
+        if durable {
+            sys::sync(&dst).map_err(|e| Error::io_op(&shown, "fsync", e))?;
+        }
+        log::info(
+            &format!("Wrote {shown} in place (rename cannot replace it; not atomic for readers)"),
+            &[("target", json!(shown))],
+        );
+        Ok(())
+    }
+}
+
+/// How `TempFile::commit` may put the content in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Place {
+    /// rename over the target.
+    #[default]
+    Rename,
+    /// `--no-clobber`: create the target; EEXIST if it exists.
+    Create,
+    /// `--in-place-fallback`: rename, or where rename cannot replace the
+    /// target (EBUSY: a mount point), write into the existing inode.
+    RenameOrInPlace,
+    /// `--in-place-fallback` with the temp file outside the target's
+    /// directory (the directory cannot hold one): write in place.
+    InPlace,
+}
+
+/// How the content reached the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    Renamed,
+    Created,
+    InPlace,
 }
 
 impl Drop for TempFile {
@@ -415,6 +648,12 @@ impl Drop for TempFile {
             reg.forget_temp(path);
         }
     }
+}
+
+/// `--mode` for a target written in place (its inode stays).
+pub fn chmod(target: &Target, mode: u32) -> Result<()> {
+    std::fs::set_permissions(&target.real, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io_op(target.display(), "chmod", e))
 }
 
 /// fsync a directory, so a rename in it is durable.
@@ -452,7 +691,12 @@ mod tests {
         let t = resolve(&d.path().join("f"), true).unwrap();
         // On a file system with O_TMPFILE the file has no name until
         // named; either way, once named, dropping it removes it.
-        let mut tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
+        let meta = Meta {
+            mode: 0o640,
+            explicit: true,
+            keep: Preserve::default(),
+        };
+        let mut tmp = TempFile::create(&t, &meta).unwrap();
         let unnamed = tmp.path().is_none();
         let p = tmp.name(&t).unwrap().to_path_buf();
         assert!(p.exists());
@@ -463,9 +707,9 @@ mod tests {
         drop(tmp);
         assert!(!p.exists());
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
-        let mut tmp = TempFile::create(&t, 0o640, Owner::Creator).unwrap();
+        let mut tmp = TempFile::create(&t, &meta).unwrap();
         tmp.write_all(b"hi", &t).unwrap();
-        tmp.commit(&t, true).unwrap();
+        tmp.commit(&t, true, Place::Rename).unwrap();
         assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"hi");
         let mode = std::fs::metadata(d.path().join("f")).unwrap().mode();
         assert_eq!(mode & 0o7777, 0o640);

@@ -12,6 +12,10 @@ pub mod exit {
     pub const LOCKED: i32 = 2;
     pub const INTERRUPTED: i32 = 3;
     pub const UNKNOWN_APPLET: i32 = 127;
+    /// awrite-lock: the command could not be executed / was not found
+    /// (as flock(1) and the shell report it).
+    pub const CANNOT_EXECUTE: i32 = 126;
+    pub const NOT_FOUND: i32 = 127;
 }
 
 #[derive(Debug)]
@@ -23,6 +27,8 @@ pub enum Error {
         path: String,
         op: Option<String>,
         err: io::Error,
+        /// Overrides the errno's generic hint where the caller knows better.
+        hint: Option<String>,
     },
     /// `--no-wait` (or `--timeout 0`) met a held lock. `target` is the
     /// message's context (`fd N` in FD mode, where `fd` is set and there
@@ -39,16 +45,58 @@ pub enum Error {
         fd: Option<i32>,
         secs: String,
     },
-    /// A command awrite-lock could not run: its name is the context, but
-    /// it is no target (JSON gets no `target`).
-    Command {
-        command: String,
-        detail: String,
-        hint: Option<String>,
-        code: i32,
-    },
     /// Empty input without `--allow-empty`.
     NoInput,
+    /// awrite-lock's command is not on PATH (exit 127).
+    CommandNotFound { prog: String },
+    /// awrite-lock's command could not be executed: 126, or 127 when the
+    /// path given does not exist.
+    CannotExecute { prog: String, err: io::Error },
+    /// FILE (or, with `lock`, the lock file) is a FIFO, device or socket.
+    NotRegular { path: String, lock: bool },
+    /// `--validate`'s command failed; `how`: `exited with status 1`,
+    /// `was killed by SIGKILL`.
+    Validation {
+        target: String,
+        cmd: String,
+        how: String,
+    },
+    /// `--preserve-owner` / `--preserve-xattrs` could not keep `what`.
+    Preserve {
+        target: String,
+        what: String,
+        why: String,
+        /// Which option made it an error (for the hint).
+        xattrs: bool,
+    },
+    /// `awrite-backup --list/--restore` found none.
+    NoBackups {
+        target: String,
+        dir: String,
+        suffix: String,
+    },
+    /// `--backup-dir` is missing or not a directory.
+    BackupDir { dir: String, missing: bool },
+    /// `--from` names a file that is not one of TARGET's backups.
+    NotABackup {
+        path: String,
+        target: String,
+        why: String,
+    },
+    /// `awrite-backup FILE` of a file that does not exist.
+    NothingToBackUp { path: String },
+    /// The lock file is a symbolic link (someone could point it anywhere).
+    LockSymlink { path: String },
+    /// `--lock-file` names the target: the rename would replace the lock.
+    LockIsTarget {
+        target: String,
+        lock: String,
+        default: String,
+    },
+    /// An inherited shared lock cannot serve an exclusive request (exit 2).
+    InheritedShared { target: String },
+    /// `--append --no-follow` of a symbolic link.
+    AppendSymlink { target: String },
     /// A free-form failure with its own context and optional hint.
     Other {
         context: String,
@@ -74,6 +122,7 @@ impl Error {
             path: path.to_string(),
             op: None,
             err,
+            hint: None,
         }
     }
 
@@ -82,16 +131,7 @@ impl Error {
             path: path.to_string(),
             op: Some(op.into()),
             err,
-        }
-    }
-
-    /// A command that could not be run (its name is no target).
-    pub fn command(command: impl fmt::Display, detail: impl Into<String>) -> Self {
-        Error::Command {
-            command: command.to_string(),
-            detail: detail.into(),
             hint: None,
-            code: exit::FAILURE,
         }
     }
 
@@ -114,16 +154,11 @@ impl Error {
 
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
-            Error::Command {
-                command,
-                detail,
-                code,
-                ..
-            } => Error::Command {
-                command,
-                detail,
+            Error::Io { path, op, err, .. } => Error::Io {
+                path,
+                op,
+                err,
                 hint: Some(hint.into()),
-                code,
             },
             Error::Stdout { detail, .. } => Error::Stdout {
                 detail,
@@ -146,17 +181,6 @@ impl Error {
 
     pub fn with_code(self, new: i32) -> Self {
         match self {
-            Error::Command {
-                command,
-                detail,
-                hint,
-                ..
-            } => Error::Command {
-                command,
-                detail,
-                hint,
-                code: new,
-            },
             Error::Other {
                 context,
                 detail,
@@ -174,10 +198,28 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Locked { .. } | Error::Timeout { .. } => exit::LOCKED,
+            Error::CommandNotFound { .. } => exit::NOT_FOUND,
+            Error::CannotExecute { err, .. } => {
+                use nix::errno::Errno;
+                match err.raw_os_error().map(Errno::from_raw) {
+                    Some(Errno::ENOENT | Errno::ENOTDIR) => exit::NOT_FOUND,
+                    _ => exit::CANNOT_EXECUTE,
+                }
+            }
+            Error::Locked { .. } | Error::Timeout { .. } | Error::InheritedShared { .. } => {
+                exit::LOCKED
+            }
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Other { code, .. } | Error::Command { code, .. } => *code,
+            Error::Other { code, .. } => *code,
             _ => exit::FAILURE,
+        }
+    }
+
+    /// The errno of an I/O failure.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { err, .. } => err.raw_os_error(),
+            _ => None,
         }
     }
 
@@ -186,8 +228,19 @@ impl Error {
         match self {
             Error::Io { path, .. } => Some(path),
             Error::Locked { target, .. } | Error::Timeout { target, .. } => Some(target),
-            Error::Command { command, .. } => Some(command),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
+            Error::CommandNotFound { prog } | Error::CannotExecute { prog, .. } => Some(prog),
+            Error::NotRegular { path, .. } => Some(path),
+            Error::Validation { target, .. }
+            | Error::Preserve { target, .. }
+            | Error::NoBackups { target, .. } => Some(target),
+            Error::BackupDir { dir, .. } => Some(dir),
+            Error::NotABackup { path, .. }
+            | Error::NothingToBackUp { path }
+            | Error::LockSymlink { path } => Some(path),
+            Error::LockIsTarget { target, .. }
+            | Error::InheritedShared { target }
+            | Error::AppendSymlink { target } => Some(target),
             Error::Stdout { .. } => Some("stdout"),
             _ => None,
         }
@@ -197,7 +250,10 @@ impl Error {
     /// except that stdout is a stream, not a target.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Error::Stdout { .. } | Error::Command { .. } => None,
+            // Streams, commands and descriptors are no target files.
+            Error::Stdout { .. } | Error::CommandNotFound { .. } | Error::CannotExecute { .. } => {
+                None
+            }
             Error::Locked { fd: Some(_), .. } | Error::Timeout { fd: Some(_), .. } => None,
             _ => self.context(),
         }
@@ -225,10 +281,31 @@ impl Error {
             Error::Locked { .. } => "File locked by another process".into(),
             Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
             Error::NoInput => "No input provided".into(),
-            Error::Other { detail, .. }
-            | Error::Stdout { detail, .. }
-            | Error::Command { detail, .. } => detail.clone(),
+            Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
+            Error::CommandNotFound { .. } => "command not found".into(),
+            Error::CannotExecute { err, .. } => format!("cannot execute: {}", strerror(err)),
+            Error::NotRegular { lock: false, .. } => {
+                "not a regular file; refusing to replace it".into()
+            }
+            Error::NotRegular { lock: true, .. } => "lock file is not a regular file".into(),
+            Error::Validation { cmd, how, .. } => format!("validation failed: '{cmd}' {how}"),
+            Error::Preserve { what, why, .. } => format!("cannot preserve {what}: {why}"),
+            Error::NoBackups { dir, suffix, .. } => {
+                format!("no backups found in '{dir}' (suffix '{suffix}')")
+            }
+            Error::BackupDir { missing: true, .. } => "backup directory does not exist".into(),
+            Error::BackupDir { missing: false, .. } => "backup directory is not a directory".into(),
+            Error::NotABackup { target, why, .. } => format!("not a backup of {target}: {why}"),
+            Error::NothingToBackUp { .. } => "No such file; nothing to back up".into(),
+            Error::LockSymlink { .. } => "lock file is a symbolic link; refusing to use it".into(),
+            Error::LockIsTarget { lock, .. } => format!("--lock-file {lock} is the file itself"),
+            Error::InheritedShared { .. } => {
+                "the inherited lock is shared; cannot take it exclusively".into()
+            }
+            Error::AppendSymlink { .. } => {
+                "is a symbolic link; --append with --no-follow would replace it".into()
+            }
         }
     }
 
@@ -243,15 +320,50 @@ impl Error {
     /// A remedy, where one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Other { hint, .. }
-            | Error::Stdout { hint, .. }
-            | Error::Command { hint, .. } => hint.clone(),
+            Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
+            Error::Io { hint: Some(h), .. } => Some(h.clone()),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
                 "The input was empty; use --allow-empty to write an empty file on purpose".into(),
             ),
             Error::Locked { .. } => {
                 Some("Retry later, or use --wait / --timeout SECS to wait for the lock".into())
+            }
+            Error::CommandNotFound { .. } => {
+                Some("Check the name and PATH; for shell syntax use -c 'COMMAND'".into())
+            }
+            Error::CannotExecute { err, .. } if err.raw_os_error() == Some(libc_eacces()) => {
+                Some("Check that the file is executable (chmod +x)".into())
+            }
+            Error::Validation { target, .. } => Some(format!("{target} was not changed")),
+            Error::Preserve { xattrs: false, .. } => Some(
+                "Run as root, or drop --preserve-owner (by default the owner is kept where permitted)"
+                    .into(),
+            ),
+            Error::Preserve { xattrs: true, .. } => Some(
+                "Drop --preserve-xattrs to skip what cannot be kept, or use --no-preserve-xattrs"
+                    .into(),
+            ),
+            Error::NoBackups { .. } => Some(
+                "Check --backup-dir and --backup-suffix; make one with awrite-backup FILE".into(),
+            ),
+            Error::BackupDir { dir, missing: true } => {
+                Some(format!("Create it first (mkdir -p {dir})"))
+            }
+            Error::NotABackup { target, .. } => {
+                Some(format!("List the backups with: awrite-backup --list {target}"))
+            }
+            Error::LockSymlink { .. } => {
+                Some("Remove the link; lock files must live in a directory you trust".into())
+            }
+            Error::LockIsTarget { default, .. } => Some(format!(
+                "A rename over the file (awrite, --restore) would replace the lock with it; lock another file (the default is {default})"
+            )),
+            Error::InheritedShared { .. } => {
+                Some("Run the outer awrite-lock without --shared".into())
+            }
+            Error::AppendSymlink { .. } => {
+                Some("Drop --no-follow to append to the file the link points to".into())
             }
             _ => None,
         }
@@ -288,6 +400,10 @@ pub fn strerror(err: &io::Error) -> String {
         },
         None => text,
     }
+}
+
+fn libc_eacces() -> i32 {
+    nix::errno::Errno::EACCES as i32
 }
 
 fn errno_hint(err: &io::Error) -> Option<&'static str> {
@@ -372,7 +488,8 @@ mod tests {
         };
         assert_eq!(locked.exit_code(), 2);
         assert_eq!(locked.lock_file(), Some((Some("t.lock"), None)));
-        assert_eq!(Error::command("c", "command not found").target(), None);
+        let gone = Error::CommandNotFound { prog: "c".into() };
+        assert_eq!(gone.target(), None);
         assert_eq!(Error::Interrupted.exit_code(), 3);
         assert_eq!(Error::other("a", "b").with_code(7).exit_code(), 7);
     }

@@ -28,11 +28,6 @@ use crate::error::{Error, Result};
 use crate::sys::{self, Errno};
 use crate::{lock, log, signals};
 
-/// Exit status when the command cannot be executed (found, but exec fails).
-pub const CANNOT_EXECUTE: i32 = 126;
-/// Exit status when the command is not found.
-pub const NOT_FOUND: i32 = 127;
-
 /// How the command ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -114,22 +109,15 @@ pub fn display(argv: &[String]) -> String {
         .join(" ")
 }
 
-/// The error for a command that could not be started, with 126 or 127.
+/// The error for a command that could not be started (exit 126 or 127).
 fn exec_error(prog: &str, e: io::Error) -> Error {
     let not_found = matches!(sys::errno(&e), Some(Errno::ENOENT | Errno::ENOTDIR));
     if not_found && !prog.contains('/') {
-        return Error::command(prog, "command not found")
-            .with_hint("Check the name and PATH; for shell syntax use -c 'COMMAND'")
-            .with_code(NOT_FOUND);
+        return Error::CommandNotFound { prog: prog.into() };
     }
-    let detail = format!("cannot execute: {}", crate::error::strerror(&e));
-    if not_found {
-        return Error::command(prog, detail).with_code(NOT_FOUND);
-    }
-    let err = Error::command(prog, detail).with_code(CANNOT_EXECUTE);
-    match sys::errno(&e) {
-        Some(Errno::EACCES) => err.with_hint("Check that the file is executable (chmod +x)"),
-        _ => err,
+    Error::CannotExecute {
+        prog: prog.into(),
+        err: e,
     }
 }
 

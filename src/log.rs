@@ -2,9 +2,9 @@
 //! line. stdout is never touched (it belongs to the data). A failing stderr
 //! (closed, /dev/full) is ignored: it must not change the exit code.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, StderrLock, Write};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use owo_colors::OwoColorize;
 use serde_json::{Map, Value};
@@ -95,6 +95,43 @@ pub fn enabled(level: Level) -> bool {
     get().level >= level
 }
 
+/// Whether a `--progress` status line is drawn on the terminal. Held while
+/// anything is written to stderr, so a message and a redraw never mix.
+static STATUS: Mutex<bool> = Mutex::new(false);
+
+/// Write to stderr, after erasing a status line if one is drawn.
+fn with_stderr(f: impl FnOnce(&mut StderrLock)) {
+    let mut drawn = STATUS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut err = std::io::stderr().lock();
+    if *drawn {
+        let _ = err.write_all(b"\r\x1b[K");
+        *drawn = false;
+    }
+    f(&mut err);
+}
+
+/// Draw (`Some`) or erase (`None`) the `--progress` status line: one
+/// line, no newline, redrawn in place.
+pub fn status(text: Option<&str>) {
+    let mut drawn = STATUS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut err = std::io::stderr().lock();
+    if *drawn {
+        let _ = err.write_all(b"\r\x1b[K");
+        *drawn = false;
+    }
+    if let Some(t) = text {
+        let _ = err.write_all(t.as_bytes());
+        *drawn = true;
+    }
+    let _ = err.flush();
+}
+
+/// A `--progress --json` line (shown whatever the verbosity but `-q`:
+/// progress was asked for explicitly).
+pub fn progress_json(fields: Fields) {
+    emit_json("info", "Progress", fields);
+}
+
 /// Fields attached to a JSON line: `("target", json!(..))`.
 pub type Fields<'a> = &'a [(&'a str, Value)];
 
@@ -124,15 +161,18 @@ fn emit_json(level: &str, message: &str, fields: Fields) {
         Ordering::SeqCst,
     );
     let line = Value::Object(m).to_string();
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    with_stderr(|err| {
+        let _ = writeln!(err, "{line}");
+    });
 }
 
 fn emit_text(prefix: Option<&str>, text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = match prefix {
-        Some(p) => writeln!(err, "{p}{text}"),
-        None => writeln!(err, "{text}"),
-    };
+    with_stderr(|err| {
+        let _ = match prefix {
+            Some(p) => writeln!(err, "{p}{text}"),
+            None => writeln!(err, "{text}"),
+        };
+    });
 }
 
 fn at(level: Level, name: &str, text: &str, fields: Fields) {
@@ -143,6 +183,20 @@ fn at(level: Level, name: &str, text: &str, fields: Fields) {
     if log.json {
         emit_json(name, text, fields);
     } else {
+        emit_text(None, text);
+    }
+}
+
+/// The result of the run (`Wrote N bytes to FILE`, `Unchanged: FILE`):
+/// at `-v` as text; with `--json` always (but `-q`), as the final line a
+/// caller parses (it carries `changed`).
+pub fn result(text: &str, fields: Fields) {
+    let log = get();
+    if log.json {
+        if log.level >= Level::Normal {
+            emit_json("info", text, fields);
+        }
+    } else if log.level >= Level::Verbose {
         emit_text(None, text);
     }
 }
@@ -214,15 +268,16 @@ pub fn error(e: &Error, extra: Fields) {
     if let Error::Interrupted = e {
         return emit_text(None, "Interrupted");
     }
-    let mut err = std::io::stderr().lock();
-    if log.color {
-        let _ = writeln!(err, "{} {}", "Error:".red().bold(), e.body());
-        if let Some(h) = e.hint() {
-            let _ = writeln!(err, "{} {h}", "Hint:".yellow().bold());
+    with_stderr(|err| {
+        if log.color {
+            let _ = writeln!(err, "{} {}", "Error:".red().bold(), e.body());
+            if let Some(h) = e.hint() {
+                let _ = writeln!(err, "{} {h}", "Hint:".yellow().bold());
+            }
+        } else {
+            let _ = writeln!(err, "{e}");
         }
-    } else {
-        let _ = writeln!(err, "{e}");
-    }
+    });
 }
 
 /// A usage error: the message plus `Try 'APPLET --help'.`
@@ -239,8 +294,9 @@ pub fn usage(applet: &str, msg: &str) {
             ],
         );
     } else if log.color {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{} {msg}\n{try_line}", "Error:".red().bold());
+        with_stderr(|err| {
+            let _ = writeln!(err, "{} {msg}\n{try_line}", "Error:".red().bold());
+        });
     } else {
         emit_text(None, &format!("Error: {msg}\n{try_line}"));
     }

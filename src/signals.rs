@@ -20,6 +20,7 @@
 use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -90,6 +91,10 @@ impl Registry {
     pub fn mark_replaced(&mut self) {
         self.replaced = true;
     }
+    /// The target has been replaced (for the final JSON line's `changed`).
+    pub fn replaced(&self) -> bool {
+        self.replaced
+    }
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -100,6 +105,14 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     replaced: false,
     pending: None,
 });
+/// awrite's final JSON line carries `changed` (CONTRACT 16); the other
+/// applets' do not.
+static REPORT_CHANGED: AtomicBool = AtomicBool::new(false);
+
+pub fn report_changed() {
+    REPORT_CHANGED.store(true, Ordering::Relaxed);
+}
+
 /// The mask we were started with, restored in children before exec.
 static ORIGINAL_MASK: OnceLock<SigSet> = OnceLock::new();
 
@@ -154,8 +167,13 @@ fn on_signal(sig: i32, from_terminal: bool) {
         return;
     }
     cleanup(&mut reg);
+    // Not replaced, or we would not be here: awrite's final JSON line says so.
     let name = crate::exec::signal_name(sig);
-    crate::log::error(&Error::Interrupted, &[("signal", serde_json::json!(name))]);
+    let mut extra = vec![("signal", serde_json::json!(name))];
+    if REPORT_CHANGED.load(Ordering::Relaxed) {
+        extra.push(("changed", serde_json::Value::from(false)));
+    }
+    crate::log::error(&Error::Interrupted, &extra);
     // Still holding the registry: the main thread cannot commit or unlink
     // behind our back.
     sys::exit_now(crate::error::exit::INTERRUPTED);

@@ -4,16 +4,21 @@
 //! time it is held does not grow with the input size.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::mem::ManuallyDrop;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::commit::{self, Owner, Target, TempFile};
+use crate::commit::{self, Meta, Place, Target, TempFile};
 use crate::error::{Error, Result};
-use crate::{backup, lock, log};
+use crate::meta::Preserve;
+use crate::progress::{self, Progress};
+use crate::{backup, lock, log, signals};
+
+mod validate;
+pub use validate::check as check_validate;
 
 /// Simple mode keeps up to this much input in memory; past it, the input
 /// spills to the temp file (memory stays bounded, CONTRACT section 3).
@@ -38,32 +43,76 @@ pub struct Options {
     pub mode: Option<u32>,
     /// Keep the old file's mode (default; off with `--no-preserve-mode`).
     pub preserve_mode: bool,
-    pub owner: Owner,
+    /// Owner and extended attributes to keep (CONTRACT 15).
+    pub keep: Preserve,
+    /// `--no-clobber`: create FILE only if it does not exist.
+    pub no_clobber: bool,
+    /// `--in-place-fallback`: where rename cannot replace FILE, write into it.
+    pub in_place_fallback: bool,
+    /// `--validate CMD`: run CMD on the complete temp file first.
+    pub validate: Option<String>,
+    /// `--if-changed`: leave FILE alone when the content is the same.
+    pub if_changed: bool,
+    /// `--progress`: a status line (or JSON lines) while reading.
+    pub progress: bool,
     pub lock_file: Option<PathBuf>,
     pub lock: lock::Options,
     /// `--backup*`: back up the old file under the lock, before the rename.
     pub backup: Option<backup::Options>,
 }
 
-enum Input {
+enum Source {
     Stdin(ManuallyDrop<File>),
     File(File),
 }
 
+struct Input {
+    src: Source,
+    /// `--progress`: counts what is read (and switches the copies to a
+    /// counting user-space loop); `None` leaves the plain kernel copies.
+    progress: Option<Progress>,
+}
+
 impl Input {
-    fn open(path: Option<&PathBuf>) -> Result<Input> {
-        match path {
-            None => Ok(Input::Stdin(crate::sys::stdin_file())),
+    fn open(path: Option<&PathBuf>, progress: bool) -> Result<Input> {
+        let src = match path {
+            None => Source::Stdin(crate::sys::stdin_file()),
             Some(p) => File::open(p)
-                .map(Input::File)
-                .map_err(|e| Error::io(p.display(), e)),
+                .map(Source::File)
+                .map_err(|e| Error::io(p.display(), e))?,
+        };
+        let mut input = Input {
+            src,
+            progress: None,
+        };
+        if progress {
+            input.progress = Progress::start(input.size_left());
         }
+        Ok(input)
     }
     fn file(&self) -> &File {
-        match self {
-            Input::Stdin(f) => f,
-            Input::File(f) => f,
+        match &self.src {
+            Source::Stdin(f) => f,
+            Source::File(f) => f,
         }
+    }
+    /// What is left to read, when the input is a regular file (`--input
+    /// FILE`, or stdin redirected from one).
+    fn size_left(&self) -> Option<u64> {
+        let mut f = self.file();
+        let m = f.metadata().ok().filter(|m| m.is_file())?;
+        let pos = f.stream_position().ok()?;
+        Some(m.len().saturating_sub(pos))
+    }
+    /// The input has been read; `--progress` shows the lock wait next.
+    fn waiting_for_lock(&self) {
+        if let Some(p) = &self.progress {
+            p.phase(progress::Phase::WaitingForLock);
+        }
+    }
+    /// Reading and waiting are over: erase the status line.
+    fn done(&mut self) {
+        self.progress = None;
     }
 }
 
@@ -74,15 +123,101 @@ fn input_name(opts: &Options) -> String {
         .unwrap_or_else(|| "stdin".into())
 }
 
-/// Mode of the new file, per CONTRACT section 3.
-fn final_mode(opts: &Options, target: &Target) -> u32 {
-    if let Some(m) = opts.mode {
-        return m;
+/// Mode and metadata of the new file, per CONTRACT sections 3 and 15.
+fn final_meta(opts: &Options, target: &Target) -> Meta {
+    let (mode, explicit) = match (opts.mode, &target.existing) {
+        (Some(m), _) => (m, true),
+        (None, Some(m)) if opts.preserve_mode => (m.mode() & 0o7777, false),
+        _ => (0o666 & !crate::sys::umask(), true),
+    };
+    Meta {
+        mode,
+        explicit,
+        keep: opts.keep,
     }
-    match &target.existing {
-        Some(m) if opts.preserve_mode => m.mode() & 0o7777,
-        _ => 0o666 & !crate::sys::umask(),
+}
+
+/// How the commit may place the content (before any fallback is known).
+fn placement(opts: &Options) -> Place {
+    match (opts.no_clobber, opts.in_place_fallback) {
+        (true, _) => Place::Create,
+        (false, true) => Place::RenameOrInPlace,
+        (false, false) => Place::Rename,
     }
+}
+
+/// Errors of creating a file in a directory that mean "not allowed here".
+fn dir_refused(e: &Error) -> bool {
+    use crate::sys::Errno;
+    matches!(
+        e.errno().map(Errno::from_raw),
+        Some(Errno::EACCES | Errno::EPERM)
+    )
+}
+
+/// The temp file beside the target; where its directory cannot hold one
+/// but the target itself is writable (checked before), `--in-place-fallback`
+/// puts it in $TMPDIR and the commit writes in place. Without the option
+/// the error names it.
+fn create_temp(opts: &Options, target: &Target, meta: &Meta) -> Result<(TempFile, Place)> {
+    match TempFile::create(target, meta) {
+        Ok(t) => Ok((t, placement(opts))),
+        Err(e) if dir_refused(&e) && target.existing.is_some() && !opts.no_clobber => {
+            if !opts.in_place_fallback {
+                let dir = target.dir.display();
+                return Err(e.with_hint(format!(
+                    "{dir} cannot hold a temp file, but {} is writable: \
+--in-place-fallback writes into it in place (not atomic)",
+                    target.display()
+                )));
+            }
+            let scratch = Target {
+                given: target.given.clone(),
+                real: target.real.clone(),
+                dir: std::env::temp_dir(),
+                name: target.name.clone(),
+                existing: None,
+            };
+            log::debug(
+                &format!(
+                    "{} cannot hold a temp file; collecting the input in {} to write {} in place",
+                    target.dir.display(),
+                    scratch.dir.display(),
+                    target.display()
+                ),
+                &[("target", json!(target.display()))],
+            );
+            Ok((
+                TempFile::create(&scratch, &Meta::scratch())?,
+                Place::InPlace,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writing in place because FILE's directory cannot hold a temp file: it
+/// cannot hold FILE.lock either, so say where else the lock can go.
+pub(super) fn lock_hint(opts: &Options, place: Place, e: Error) -> Error {
+    if place == Place::InPlace && opts.lock_file.is_none() && dir_refused(&e) {
+        return e.with_hint(
+            "The directory is not writable, so FILE.lock cannot be made there either: \
+give every writer the same --lock-file PATH in a writable directory",
+        );
+    }
+    e
+}
+
+/// `--no-clobber` fails before reading any input when FILE exists; the
+/// commit checks again, atomically.
+fn refuse_existing(opts: &Options, target: &Target) -> Result<()> {
+    if opts.no_clobber && target.existing.is_some() {
+        return Err(Error::io(
+            target.display(),
+            crate::sys::error(crate::sys::Errno::EEXIST),
+        ));
+    }
+    Ok(())
 }
 
 /// Copy the rest of `input` into the temp file. std's io::copy uses
@@ -91,7 +226,11 @@ fn final_mode(opts: &Options, target: &Target) -> u32 {
 /// happen in practice (ENOSPC, EDQUOT, EIO) are on the writing side.
 fn copy_rest(input: &Input, tmp: &mut TempFile, target: &Target) -> Result<u64> {
     let mut src = input.file();
-    io::copy(&mut src, tmp.file()).map_err(|e| Error::io(target.display(), e))
+    let r = match &input.progress {
+        None => io::copy(&mut src, tmp.file()),
+        Some(p) => p.copy(src, tmp.file()),
+    };
+    r.map_err(|e| Error::io(target.display(), e))
 }
 
 /// Read into memory until EOF or the spill threshold. `true` = EOF.
@@ -101,14 +240,16 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
     // it geometrically: no bounce buffer, no zeroing. One byte past the
     // threshold tells "exactly at the limit" from "more to come".
     let limit = SPILL_THRESHOLD as u64 + 1;
-    src.take(limit)
-        .read_to_end(buf)
-        .map_err(|e| Error::io(name, e))?;
+    match &input.progress {
+        None => src.take(limit).read_to_end(buf).map(drop),
+        Some(p) => p.read_to_end(src, buf, limit),
+    }
+    .map_err(|e| Error::io(name, e))?;
     Ok(buf.len() <= SPILL_THRESHOLD)
 }
 
 pub fn run(opts: &Options) -> Result<()> {
-    let input = Input::open(opts.input.as_ref())?;
+    let mut input = Input::open(opts.input.as_ref(), opts.progress)?;
     let mut target = commit::resolve(&opts.target, opts.follow)?;
     target.check_writable()?;
     let shown = target.display();
@@ -132,7 +273,8 @@ pub fn run(opts: &Options) -> Result<()> {
             );
         }
     }
-    let mode = final_mode(opts, &target);
+    refuse_existing(opts, &target)?;
+    let meta = final_meta(opts, &target);
     let lock_path = opts
         .lock_file
         .clone()
@@ -141,21 +283,21 @@ pub fn run(opts: &Options) -> Result<()> {
         lock::refuse_target_as_lock(&shown, &target.real, &lock_path)?;
     }
     if opts.append {
-        return append::run(opts, &input, &target, &lock_path);
+        return append::run(opts, &mut input, &target, &lock_path);
     }
 
-    let (tmp, bytes) = if opts.stream {
+    let (tmp, place, bytes) = if opts.stream {
         log::info("Streaming mode", &[("target", json!(shown))]);
-        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        let (mut tmp, place) = create_temp(opts, &target, &meta)?;
         let n = copy_rest(&input, &mut tmp, &target)?;
-        (tmp, n)
+        (tmp, place, n)
     } else {
         let mut buf = Vec::new();
         let eof = read_bounded(&input, &mut buf, &input_name(opts))?;
         if buf.is_empty() && !opts.allow_empty {
             return Err(Error::NoInput);
         }
-        let mut tmp = TempFile::create(&target, mode, opts.owner)?;
+        let (mut tmp, place) = create_temp(opts, &target, &meta)?;
         tmp.write_all(&buf, &target)?;
         let mut n = buf.len() as u64;
         drop(buf);
@@ -166,7 +308,7 @@ pub fn run(opts: &Options) -> Result<()> {
             );
             n += copy_rest(&input, &mut tmp, &target)?;
         }
-        (tmp, n)
+        (tmp, place, n)
     };
     if bytes == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
@@ -174,7 +316,10 @@ pub fn run(opts: &Options) -> Result<()> {
     if opts.durable {
         tmp.sync(&target)?;
     }
-    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)?;
+    input.waiting_for_lock();
+    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)
+        .map_err(|e| lock_hint(opts, place, e))?;
+    input.done();
     let mut tmp = tmp;
     if target.restat()? {
         // A holder changed the file's mode or owner while we waited (or
@@ -186,22 +331,96 @@ pub fn run(opts: &Options) -> Result<()> {
             ),
             &[("target", json!(shown))],
         );
-        tmp.set_meta(&target, final_mode(opts, &target), opts.owner)?;
+        if place != Place::InPlace {
+            tmp.set_meta(&target, &final_meta(opts, &target))?;
+        }
+    }
+    let meta = final_meta(opts, &target);
+    if place == Place::InPlace {
+        // The scratch file is not the new inode: the target keeps its own.
+    } else if target.existing.is_some() {
+        tmp.keep_xattrs(&target.real, &meta, opts.durable, &shown)?;
+    }
+    if opts.if_changed && !changes(opts, &tmp, &target, place, bytes)? {
+        drop(tmp);
+        drop(held);
+        unchanged(&shown, bytes, &lock_path);
+        return Ok(());
+    }
+    if let Some(cmd) = &opts.validate {
+        validate::run(cmd, &mut tmp, &target, opts.durable)?;
     }
     if let Some(b) = &opts.backup {
-        backup::before_replace(&target, b, opts.owner, opts.durable)?;
+        // A backup by hard link would share the inode an in-place write
+        // changes: with --in-place-fallback, backups are copies.
+        backup::before_replace(&target, b, opts.keep, opts.durable, opts.in_place_fallback)?;
     }
-    tmp.commit(&target, opts.durable)?;
+    let placed = tmp.commit(&target, opts.durable, place)?;
+    if placed == commit::Placed::InPlace {
+        if let Some(m) = opts.mode {
+            commit::chmod(&target, m)?;
+        }
+    }
     drop(held);
-    crate::signals::note_pending(&shown);
-    log::info(
+    signals::note_pending(&shown);
+    report(
         &format!("Wrote {bytes} bytes to {shown}"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("exit_code", json!(0)), // the run's last line
-        ],
+        &shown,
+        bytes,
+        None,
+        &lock_path,
+        true,
     );
     Ok(())
+}
+
+/// The final line of a successful run (CONTRACT 16, 17): `changed` and
+/// `exit_code` on it; `size` after an append.
+fn report(
+    message: &str,
+    shown: &str,
+    bytes: u64,
+    size: Option<u64>,
+    lock_path: &std::path::Path,
+    changed: bool,
+) {
+    let mut f = vec![("target", json!(shown)), ("bytes", json!(bytes))];
+    if let Some(n) = size {
+        f.push(("size", json!(n)));
+    }
+    f.push(("lock_file", json!(lock_path.display().to_string())));
+    f.push(("changed", json!(changed)));
+    f.push(("exit_code", json!(0)));
+    log::result(message, &f);
+}
+
+/// `--if-changed`: would the commit change FILE? Written in place, the
+/// inode (owner, mode) stays, so only the content and `--mode` count.
+fn changes(
+    opts: &Options,
+    tmp: &TempFile,
+    target: &Target,
+    place: Place,
+    bytes: u64,
+) -> Result<bool> {
+    if place == Place::InPlace {
+        let mode_differs = match (&target.existing, opts.mode) {
+            (Some(m), Some(want)) => m.mode() & 0o7777 != want,
+            _ => false,
+        };
+        return Ok(mode_differs || tmp.differs_from(target, bytes, true)?);
+    }
+    tmp.differs_from(target, bytes, false)
+}
+
+/// `--if-changed` found nothing to do: same inode, same mtime, no backup.
+fn unchanged(shown: &str, bytes: u64, lock_path: &std::path::Path) {
+    report(
+        &format!("Unchanged: {shown}"),
+        shown,
+        bytes,
+        None,
+        lock_path,
+        false,
+    );
 }

@@ -353,9 +353,18 @@ fn owner_preserved_as_root() {
         .run()
         .ok();
     assert_eq!(std::fs::metadata(env.path("f")).unwrap().uid(), 65534);
-    // Without the option the writer owns the new file.
+    // Kept by default too (CONTRACT 15)...
     env.cmd("awrite").arg("f").stdin("z").run().ok();
-    assert_eq!(std::fs::metadata(env.path("f")).unwrap().uid(), 0);
+    let m = std::fs::metadata(env.path("f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    // ...and with --no-preserve-owner the writer owns the new file.
+    env.cmd("awrite")
+        .args(["--no-preserve-owner", "f"])
+        .stdin("z")
+        .run()
+        .ok();
+    let m = std::fs::metadata(env.path("f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
 }
 
 /// Run the binary as uid/gid 65534 (nobody) via setpriv.

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::commit::{Owner, Target};
+use crate::commit::{Place, Target};
 use crate::error::{Error, Result};
+use crate::meta::Preserve;
 use crate::names::{self};
 use crate::{lock, log, signals};
 
@@ -47,14 +48,11 @@ impl Entry {
 }
 
 fn no_backups(target: &Target, dir: &Path, suffix: &str) -> Error {
-    Error::other(
-        target.display(),
-        format!(
-            "no backups found in '{}' (suffix '{suffix}')",
-            dir.display()
-        ),
-    )
-    .with_hint("Check --backup-dir and --backup-suffix; make one with awrite-backup FILE")
+    Error::NoBackups {
+        target: target.display(),
+        dir: dir.display().to_string(),
+        suffix: suffix.into(),
+    }
 }
 
 /// The backups of `target`, newest first: by mtime (a backup's mtime is
@@ -100,15 +98,10 @@ pub fn list(target: &Target, opts: &Options) -> Result<Vec<Entry>> {
 fn check_from(target: &Target, opts: &Options, from: &Path) -> Result<PathBuf> {
     let shown_from = from.display().to_string();
     let meta = std::fs::symlink_metadata(from).map_err(|e| Error::io(&shown_from, e))?;
-    let not_backup = |why: &str| {
-        Error::other(
-            &shown_from,
-            format!("not a backup of {}: {why}", target.display()),
-        )
-        .with_hint(format!(
-            "List the backups with: awrite-backup --list {}",
-            target.display()
-        ))
+    let not_backup = |why: &str| Error::NotABackup {
+        path: shown_from.clone(),
+        target: target.display(),
+        why: why.into(),
     };
     if !meta.file_type().is_file() {
         return Err(not_backup("not a regular file"));
@@ -163,18 +156,19 @@ pub fn restore(
     };
     let (src, meta) = open_source(&chosen, &chosen.display().to_string())?;
     let mut tmp = copy_temp(
-        target,
         &target.dir,
         target.given.clone(),
         target.name.clone(),
+        &chosen,
         &meta,
         None,
-        Owner::TryPreserve,
+        Preserve::default(),
+        true,
     )?;
     let bytes = meta.len();
     clone_or_copy(&src, tmp.file()).map_err(|e| Error::io(&shown, e))?;
     tmp.sync_named(target)?;
-    tmp.commit(target, true)?;
+    tmp.commit(target, true, Place::Rename)?;
     drop(held);
     signals::note_pending(&shown);
     log::info(

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::commit::{Owner, Target};
+use crate::commit::Target;
 use crate::error::{Error, Result};
+use crate::meta::{Keep, Preserve};
 use crate::names::{self, BadSuffix};
 use crate::{lock, log};
 
@@ -147,14 +148,14 @@ pub fn backup_dir(target: &Target, opts: &Options) -> Result<PathBuf> {
     };
     match std::fs::metadata(d) {
         Ok(m) if m.is_dir() => Ok(d.clone()),
-        Ok(_) => Err(Error::other(
-            d.display(),
-            "backup directory is not a directory",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(Error::other(d.display(), "backup directory does not exist")
-                .with_hint(format!("Create it first (mkdir -p {})", d.display())))
-        }
+        Ok(_) => Err(Error::BackupDir {
+            dir: d.display().to_string(),
+            missing: false,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BackupDir {
+            dir: d.display().to_string(),
+            missing: true,
+        }),
         Err(e) => Err(Error::io_op(d.display(), "backup directory", e)),
     }
 }
@@ -193,12 +194,15 @@ fn log_made(target: &Target, made: &Made) {
 /// The old inode is hard-linked into place (it is never modified, since the
 /// target is replaced by rename); a copy is made only where a link is
 /// impossible or a different mode is asked for (a link shares the inode,
-/// hence its mode). Nothing happens when the target does not exist.
+/// hence its mode) or `copy` says the old inode will be written in place
+/// (`--in-place-fallback`: a link would change with it). Nothing happens
+/// when the target does not exist.
 pub fn before_replace(
     target: &Target,
     opts: &Options,
-    owner: Owner,
+    keep: Preserve,
     durable: bool,
+    copy: bool,
 ) -> Result<Option<Made>> {
     let shown = target.display();
     let dir = backup_dir(target, opts)?;
@@ -221,9 +225,14 @@ pub fn before_replace(
         return Ok(None);
     }
     let needs_copy = matches!(opts.mode, Some(m) if m != current.mode() & 0o7777);
-    if needs_copy {
+    if needs_copy || copy {
+        let why = if needs_copy {
+            "--backup-mode differs and a hard link would share the mode"
+        } else {
+            "--in-place-fallback may write into the old inode, which a hard link would share"
+        };
         log::debug(
-            "Copying for the backup: --backup-mode differs and a hard link would share the mode",
+            &format!("Copying for the backup: {why}"),
             &[("target", json!(shown))],
         );
     } else if let Some(path) = by_link(target, opts, &dir, &current, durable)? {
@@ -235,12 +244,20 @@ pub fn before_replace(
         log_made(target, &made);
         return Ok(Some(made));
     }
-    // A copy keeps the old owner where permitted, as a link would.
-    let owner = match owner {
-        Owner::Preserve => Owner::Preserve,
-        _ => Owner::TryPreserve,
+    // A copy keeps the old owner and attributes where permitted, as a
+    // link would (whatever the new file keeps: the backup is the old one).
+    let at_least = |k: Keep| {
+        if k == Keep::Must {
+            Keep::Must
+        } else {
+            Keep::Try
+        }
     };
-    let made = by_copy(target, opts, &dir, owner, durable)?;
+    let keep = Preserve {
+        owner: at_least(keep.owner),
+        xattrs: at_least(keep.xattrs),
+    };
+    let made = by_copy(target, opts, &dir, keep, durable)?;
     log_made(target, &made);
     Ok(Some(made))
 }
@@ -254,12 +271,12 @@ pub fn make(
 ) -> Result<Made> {
     let shown = target.display();
     if target.existing.is_none() {
-        return Err(Error::other(&shown, "No such file; nothing to back up"));
+        return Err(Error::NothingToBackUp { path: shown });
     }
     lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
     let dir = backup_dir(target, opts)?;
     let held = lock::acquire(&shown, &target.real, lock_path, lock)?;
-    let made = by_copy(target, opts, &dir, Owner::TryPreserve, true)?;
+    let made = by_copy(target, opts, &dir, Preserve::default(), true)?;
     drop(held);
     log_made(target, &made);
     Ok(made)

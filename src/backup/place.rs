@@ -7,13 +7,14 @@ use std::ffi::OsString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::commit::{self, Owner, Target, TempFile};
+use crate::commit::{self, Meta, Target, TempFile};
 use crate::error::{Error, Result};
+use crate::meta::Preserve;
 use crate::names::{self};
 use crate::sys::{self, Errno};
 use crate::{log, signals};
@@ -221,34 +222,21 @@ pub(super) fn clone_or_copy(src: &File, dst: &mut File) -> io::Result<Method> {
     Ok(Method::Copy)
 }
 
-/// The mode a copy gets: `--backup-mode` exactly, else the old mode. A
-/// copy owned by someone else than the original loses its set-user-ID /
-/// set-group-ID bits, as with cp(1): a root-owned setuid copy of a user's
-/// program would be a privilege escalation.
-fn copy_mode(opts_mode: Option<u32>, src: &Metadata, copy: &Metadata) -> u32 {
-    if let Some(m) = opts_mode {
-        return m;
-    }
-    let mut m = src.mode() & 0o7777;
-    if copy.uid() != src.uid() {
-        m &= !sys::S_ISUID;
-    }
-    if copy.gid() != src.gid() {
-        m &= !sys::S_ISGID;
-    }
-    m
-}
-
 /// A temp file in `dir` for the backup name `name`, owned (where allowed)
-/// and moded like `src` (see `copy_mode`).
+/// and moded like `src`, with its extended attributes: `--backup-mode`
+/// exactly, else the old mode, whose set-id bits survive only with the old
+/// owner and group (`meta::mode`: a root-owned setuid copy of a user's
+/// program would be a privilege escalation).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn copy_temp(
-    target: &Target,
     dir: &Path,
     shown: PathBuf,
     name: OsString,
+    src: &Path,
     src_meta: &Metadata,
     mode: Option<u32>,
-    owner: Owner,
+    keep: Preserve,
+    durable: bool,
 ) -> Result<TempFile> {
     let fake = Target {
         given: shown,
@@ -257,19 +245,13 @@ pub(super) fn copy_temp(
         name,
         existing: Some(src_meta.clone()),
     };
-    // Set-id bits are added only after the owner is known.
-    let start = mode.unwrap_or(src_meta.mode() & 0o1777);
-    let mut tmp = TempFile::create(&fake, start, owner)?;
-    let now = tmp
-        .file()
-        .metadata()
-        .map_err(|e| Error::io(target.display(), e))?;
-    let want = copy_mode(mode, src_meta, &now);
-    if want != start {
-        tmp.file()
-            .set_permissions(std::fs::Permissions::from_mode(want))
-            .map_err(|e| Error::io_op(target.display(), "cannot set mode of backup", e))?;
-    }
+    let meta = Meta {
+        mode: mode.unwrap_or(src_meta.mode() & 0o7777),
+        explicit: mode.is_some(),
+        keep,
+    };
+    let mut tmp = TempFile::create(&fake, &meta)?;
+    tmp.keep_xattrs(src, &meta, durable, &fake.display())?;
     Ok(tmp)
 }
 
@@ -293,7 +275,7 @@ pub(super) fn by_copy(
     target: &Target,
     opts: &Options,
     dir: &Path,
-    owner: Owner,
+    keep: Preserve,
     durable: bool,
 ) -> Result<Made> {
     let shown = target.display();
@@ -301,13 +283,14 @@ pub(super) fn by_copy(
     let name = plain_name(target, &opts.suffix);
     let dest = join(target, opts, &name);
     let mut tmp = copy_temp(
-        target,
         dir,
         dest.clone(),
         name.clone(),
+        &target.real,
         &meta,
         opts.mode,
-        owner,
+        keep,
+        durable,
     )?;
     let method = clone_or_copy(&src, tmp.file())
         .map_err(|e| Error::io_op(&shown, format!("cannot back up to {}", dir.display()), e))?;

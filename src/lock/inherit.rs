@@ -79,12 +79,9 @@ pub(super) fn inherited(
             continue;
         }
         if k == "s" && kind == Kind::Exclusive {
-            return Err(Error::other(
-                target,
-                "the inherited lock is shared; cannot take it exclusively",
-            )
-            .with_hint("Run the outer awrite-lock without --shared")
-            .with_code(crate::error::exit::LOCKED));
+            return Err(Error::InheritedShared {
+                target: target.into(),
+            });
         }
         // The proof: re-taking the mode the entry claims succeeds at once
         // only on a descriptor whose open file holds it, or when nobody

@@ -118,14 +118,11 @@ fn names_target(target_real: &Path, lock_path: &Path) -> bool {
 /// next writer would lock a different inode.
 pub fn refuse_target_as_lock(target: &str, target_real: &Path, lock_path: &Path) -> Result<()> {
     if names_target(target_real, lock_path) {
-        return Err(Error::other(
-            target,
-            format!("--lock-file {} is the file itself", lock_path.display()),
-        )
-        .with_hint(format!(
-            "A rename over the file (awrite, --restore) would replace the lock with it; lock another file (the default is {})",
-            default_path(target_real).display()
-        )));
+        return Err(Error::LockIsTarget {
+            target: target.into(),
+            lock: lock_path.display().to_string(),
+            default: default_path(target_real).display().to_string(),
+        });
     }
     Ok(())
 }

@@ -52,24 +52,22 @@ pub(super) fn open_lock_file(path: &Path, mode: Option<u32>) -> Result<Option<Fi
     // A directory is locked itself (awrite-lock DIR, as flock(1) does);
     // `deletable` never lets it be removed.
     if !meta.file_type().is_file() && !meta.is_dir() {
-        return Err(Error::other(
-            path.display(),
-            "lock file is not a regular file",
-        ));
+        return Err(Error::NotRegular {
+            path: path.display().to_string(),
+            lock: true,
+        });
     }
     Ok(Some(file))
 }
 
 fn open_error(path: &Path, e: io::Error) -> Error {
     if sys::errno(&e) == Some(Errno::ELOOP) {
-        return Error::other(
-            path.display(),
-            "lock file is a symbolic link; refusing to use it",
-        )
-        .with_hint("Remove the link; lock files must live in a directory you trust");
+        return Error::LockSymlink {
+            path: path.display().to_string(),
+        };
     }
     if sys::errno(&e) == Some(Errno::EACCES) {
-        return Error::other(path.display(), crate::error::strerror(&e))
+        return Error::io(path.display(), e)
             .with_hint("Run with sudo or check directory permissions");
     }
     if sys::errno(&e) == Some(Errno::ENAMETOOLONG) {

@@ -22,8 +22,10 @@
 //! | child subreaper    | prctl(PR_SET_CHILD_SUBREAPER) | none              | procctl(REAP_ACQUIRE) |
 //! | umask, unchanged   | /proc/self/status          | set and restore      | set and restore   |
 //! | wait for a signal  | sigwaitinfo                | sigwait              | sigwaitinfo       |
+//! | extended attributes | l*xattr (ACLs included)   | *xattr, NOFOLLOW     | extattr_* (user, system) |
 
 mod unix;
+pub mod xattr;
 pub use unix::*;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

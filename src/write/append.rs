@@ -18,10 +18,8 @@ use std::io::{self, Seek};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use serde_json::json;
-
 use super::{copy_rest, input_name, read_bounded, Input, Options};
-use crate::commit::{Owner, Target, TempFile};
+use crate::commit::{Meta, Place, Placed, Target, TempFile};
 use crate::error::{Error, Result};
 use crate::{lock, log, sys};
 
@@ -46,7 +44,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
         return Ok(Data::Memory(buf));
     }
     // Same naming and cleanup as the real temp file; never renamed.
-    let mut spill = TempFile::create(target, 0o600, Owner::Creator)?;
+    let mut spill = TempFile::create(target, &Meta::scratch())?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
         &[("temp_file", spill.json_path())],
@@ -70,30 +68,35 @@ fn open_old(target: &Target) -> Result<Option<File>> {
         Ok(f) => {
             let m = f.metadata().map_err(|e| Error::io(target.display(), e))?;
             if !m.file_type().is_file() {
-                return Err(Error::other(
-                    target.display(),
-                    "not a regular file; refusing to replace it",
-                ));
+                return Err(Error::NotRegular {
+                    path: target.display(),
+                    lock: false,
+                });
             }
             Ok(Some(f))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::other(
-            target.display(),
-            "is a symbolic link; --append with --no-follow would replace it",
-        )
-        .with_hint("Drop --no-follow to append to the file the link points to")),
+        Err(e) if sys::errno(&e) == Some(sys::Errno::ELOOP) => Err(Error::AppendSymlink {
+            target: target.display(),
+        }),
         Err(e) => Err(Error::io(target.display(), e)),
     }
 }
 
-pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Path) -> Result<()> {
+pub(super) fn run(
+    opts: &Options,
+    input: &mut Input,
+    target: &Target,
+    lock_path: &Path,
+) -> Result<()> {
     let shown = target.display();
     let data = read_input(opts, input, target)?;
     if data.len() == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
     }
+    input.waiting_for_lock();
     let held = lock::acquire(&shown, &target.real, lock_path, &opts.lock)?;
+    input.done();
     let old = open_old(target)?;
     // Mode and owner come from the file as it is now, under the lock, not
     // from the stat taken before we waited.
@@ -107,8 +110,8 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
             None => None,
         },
     };
-    let mode = super::final_mode(opts, &now);
-    let mut tmp = TempFile::create(&now, mode, opts.owner)?;
+    let meta = super::final_meta(opts, &now);
+    let (mut tmp, place) = super::create_temp(opts, &now, &meta)?;
     let old_bytes = match old {
         Some(mut f) => io::copy(&mut f, tmp.file()).map_err(|e| Error::io(&shown, e))?,
         None => 0,
@@ -123,22 +126,40 @@ pub(super) fn run(opts: &Options, input: &Input, target: &Target, lock_path: &Pa
     if opts.durable {
         tmp.sync_named(&now)?;
     }
-    if let Some(b) = &opts.backup {
-        crate::backup::before_replace(&now, b, opts.owner, opts.durable)?;
+    if place != Place::InPlace && now.existing.is_some() {
+        tmp.keep_xattrs(&now.real, &meta, opts.durable, &shown)?;
     }
-    tmp.commit(&now, opts.durable)?;
+    // Appending something always changes the file; appending nothing
+    // (--allow-empty) changes it only if a --mode or owner change comes
+    // with it.
+    if opts.if_changed && bytes == 0 && !super::changes(opts, &tmp, &now, place, old_bytes)? {
+        drop(tmp);
+        drop(held);
+        super::unchanged(&shown, 0, lock_path);
+        return Ok(());
+    }
+    if let Some(cmd) = &opts.validate {
+        super::validate::run(cmd, &mut tmp, &now, opts.durable)?;
+    }
+    if let Some(b) = &opts.backup {
+        // As in `write::run`: no hard-link backup of an inode written in place.
+        crate::backup::before_replace(&now, b, opts.keep, opts.durable, opts.in_place_fallback)?;
+    }
+    if tmp.commit(&now, opts.durable, place)? == Placed::InPlace {
+        if let Some(m) = opts.mode {
+            crate::commit::chmod(&now, m)?;
+        }
+    }
     drop(held);
     crate::signals::note_pending(&shown);
     let new_size = old_bytes + bytes;
-    log::info(
+    super::report(
         &format!("Appended {bytes} bytes to {shown} ({new_size} bytes now)"),
-        &[
-            ("target", json!(shown)),
-            ("bytes", json!(bytes)),
-            ("size", json!(new_size)),
-            ("lock_file", json!(lock_path.display().to_string())),
-            ("exit_code", json!(0)), // the run's last line
-        ],
+        &shown,
+        bytes,
+        Some(new_size),
+        lock_path,
+        true,
     );
     Ok(())
 }
