@@ -1,21 +1,21 @@
 //! awrite: replace a file all-or-nothing with the data on stdin.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::{parse_mode, wait_strategy, Spec};
 use awrite_lib::meta::{Keep, Preserve};
 use awrite_lib::{backup, lock, log, write};
 
 use crate::common;
+use crate::help::Page;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(
     description = "Replace FILE all-or-nothing with the data read from stdin: temp file, fsync, \
 rename, directory fsync, under an advisory lock on FILE.lock.",
     help_triggers("-h", "--help"),
     example = "jq '.n = 1' cfg.json | {command_name} cfg.json\n\
 {command_name} --timeout 30 --mode 0600 secrets.json < new.json",
-    note = "Exit status: 0 written; 1 error; 2 lock not acquired; 3 interrupted.\n\
-Also invoked as atomic-write. '{command_name} housekeep ...' runs awrite-housekeep.\n\
+    note = "Also invoked as atomic-write. 'awrite housekeep ...' runs awrite-housekeep. \
 See awrite(1)."
 )]
 struct Args {
@@ -44,7 +44,7 @@ struct Args {
     wait: bool,
 
     /// fail at once (exit 2) if the lock is held
-    #[argh(switch)]
+    #[argh(switch, short = 'n')]
     no_wait: bool,
 
     /// wait at most SECS (fractions allowed; 0 = no wait), then exit 2
@@ -160,7 +160,95 @@ struct Args {
     _version: bool,
 }
 
+pub const PAGE: Page = Page {
+    usage: &[
+        "[OPTIONS] FILE < DATA",
+        "[OPTIONS] --input INPUT FILE",
+        "--completions bash|zsh|fish",
+        "--install-links [-f] [DIR] [--man MANDIR]",
+        "--man MANDIR",
+        "housekeep [OPTIONS] [DIR]",
+    ],
+    groups: &[
+        ("Input", &["input", "stream", "append", "allow-empty"]),
+        (
+            "Locking",
+            &[
+                "wait",
+                "no-wait",
+                "timeout",
+                "lock-file",
+                "lock-mode",
+                "keep-lock-file",
+            ],
+        ),
+        (
+            "Backup",
+            &[
+                "backup",
+                "backup-suffix",
+                "backup-dir",
+                "backup-timestamp",
+                "backup-mode",
+            ],
+        ),
+        (
+            "Permissions",
+            &[
+                "mode",
+                "preserve-mode",
+                "no-preserve-mode",
+                "preserve-owner",
+                "try-preserve-owner",
+                "no-preserve-owner",
+                "preserve-xattrs",
+                "no-preserve-xattrs",
+            ],
+        ),
+        (
+            "Writing",
+            &[
+                "no-follow",
+                "no-fsync",
+                "no-clobber",
+                "in-place-fallback",
+                "validate",
+                "if-changed",
+            ],
+        ),
+        (
+            "Output",
+            &["verbose", "quiet", "json", "progress", "help", "version"],
+        ),
+        ("Setup", &["completions", "install-links", "force", "man"]),
+    ],
+    aliases: &[("timeout", 'w')],
+    exit: &[
+        ("0", "FILE written (or setup done)"),
+        ("1", "error: I/O, permissions, bad arguments, empty input"),
+        (
+            "2",
+            "lock not acquired (held with --no-wait, or --timeout expired)",
+        ),
+        (
+            "3",
+            "interrupted by SIGINT, SIGTERM or SIGHUP; FILE not replaced",
+        ),
+        ("127", "unknown applet name (argv[0])"),
+    ],
+};
+
+/// The argh structs behind `awrite`'s help and completions.
+pub fn infos() -> Vec<argh::CommandInfoWithArgs> {
+    vec![Args::get_args_info(), crate::setup::Args::get_args_info()]
+}
+
+pub fn help(name: &str) -> String {
+    crate::help::render(name, &infos(), &PAGE)
+}
+
 const SPEC: Spec = Spec {
+    short_aliases: &[('w', 't')],
     short_values: &['i', 't', 'm'],
     long_values: &[
         "input",
@@ -176,6 +264,12 @@ const SPEC: Spec = Spec {
 };
 
 fn options(a: Args) -> Result<write::Options, String> {
+    common::nonempty("FILE name", [&a.target])?;
+    common::nonempty("--input file name", &a.input)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
+    common::nonempty("--backup-dir name", &a.backup_dir)?;
+    // `--input -` is stdin, as in most tools.
+    let input = a.input.filter(|i| i != "-");
     if a.preserve_mode && a.no_preserve_mode {
         return Err("--preserve-mode and --no-preserve-mode conflict".into());
     }
@@ -218,7 +312,7 @@ fn options(a: Args) -> Result<write::Options, String> {
     )?;
     Ok(write::Options {
         target: a.target.into(),
-        input: a.input.map(Into::into),
+        input: input.map(Into::into),
         stream: a.stream,
         allow_empty: a.allow_empty,
         append: a.append,
@@ -260,7 +354,7 @@ fn keep(what: &str, must: bool, try_: bool, no: bool) -> Result<Keep, String> {
 }
 
 pub fn main(applet: &str, args: &[String]) -> i32 {
-    let a: Args = match common::parse(applet, args, &SPEC) {
+    let a: Args = match common::parse(applet, args, &SPEC, help) {
         Ok(a) => a,
         Err(code) => return code,
     };

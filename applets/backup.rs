@@ -1,13 +1,14 @@
 //! awrite-backup: make a backup now, list backups, restore one.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::{wait_strategy, Spec};
 use awrite_lib::error::{exit, Error};
 use awrite_lib::{backup, commit, lock, log, out};
 
 use crate::common;
+use crate::help::Page;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(
     description = "Back up each FILE now, as an independent copy (reflink or copy, never a hard \
 link) made under FILE's lock: temp file, fsync, rename, directory fsync. Prints the path of \
@@ -18,8 +19,7 @@ each backup made.",
 {command_name} --list cfg.json\n\
 {command_name} --restore cfg.json --from cfg.json.20260101-120000.backup",
     note = "Backups are named FILE.backup (--backup-suffix), or FILE.YYYYMMDD-HHMMSS.backup with \
---backup-timestamp (then -1, -2, ... within one second), beside FILE or in --backup-dir.\n\
-Exit status: 0 done; 1 error (also: no backups found); 2 lock not acquired; 3 interrupted.\n\
+--backup-timestamp (then -1, -2, ... within one second), beside FILE or in --backup-dir. \
 See awrite-backup(1)."
 )]
 struct Args {
@@ -92,7 +92,51 @@ struct Args {
     _version: bool,
 }
 
+pub const PAGE: Page = Page {
+    usage: &[
+        "[OPTIONS] FILE...",
+        "--list [OPTIONS] FILE",
+        "--restore [--from BACKUP] [OPTIONS] FILE",
+    ],
+    groups: &[
+        ("Actions", &["list", "restore", "from"]),
+        (
+            "Naming",
+            &[
+                "backup-suffix",
+                "backup-dir",
+                "backup-timestamp",
+                "backup-mode",
+            ],
+        ),
+        (
+            "Locking",
+            &["wait", "no-wait", "timeout", "lock-file", "keep-lock-file"],
+        ),
+        ("Output", &["verbose", "quiet", "json", "help", "version"]),
+    ],
+    aliases: &[("timeout", 'w')],
+    exit: &[
+        ("0", "done"),
+        ("1", "error: I/O, bad arguments, no backups found"),
+        (
+            "2",
+            "lock not acquired (held with --no-wait, or --timeout expired)",
+        ),
+        ("3", "interrupted by SIGINT, SIGTERM or SIGHUP"),
+    ],
+};
+
+pub fn infos() -> Vec<argh::CommandInfoWithArgs> {
+    vec![Args::get_args_info()]
+}
+
+pub fn help(name: &str) -> String {
+    crate::help::render(name, &infos(), &PAGE)
+}
+
 const SPEC: Spec = Spec {
+    short_aliases: &[('w', 't')],
     short_values: &['t'],
     long_values: &[
         "from",
@@ -120,6 +164,10 @@ struct Plan {
 }
 
 fn plan(a: Args) -> Result<Plan, String> {
+    common::nonempty("FILE name", &a.files)?;
+    common::nonempty("--from name", &a.from)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
+    common::nonempty("--backup-dir name", &a.backup_dir)?;
     if a.files.is_empty() {
         return Err("missing FILE".into());
     }
@@ -219,7 +267,7 @@ fn one(p: &Plan, file: &str) -> Result<(), Error> {
 }
 
 pub fn main(applet: &str, args: &[String]) -> i32 {
-    let a: Args = match common::parse(applet, args, &SPEC) {
+    let a: Args = match common::parse(applet, args, &SPEC, help) {
         Ok(a) => a,
         Err(code) => return code,
     };

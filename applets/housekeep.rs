@@ -1,15 +1,16 @@
 //! awrite-housekeep: remove orphaned lock files, old backups and leftover
 //! temp files, safely (see src/housekeep.rs for the protocol).
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::Spec;
 use awrite_lib::error::exit;
 use awrite_lib::housekeep::{self, check_suffix, parse_age};
 use awrite_lib::{log, out};
 
 use crate::common;
+use crate::help::Page;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(
     description = "Remove orphaned awrite lock files (empty, single-link *.lock files nobody \
 holds; Cargo.lock and other files with content are never touched), old backups and leftover \
@@ -22,7 +23,6 @@ lock or temp file held by a live process is never deleted.",
 {command_name} --all --dry-run --recursive /var/lib/app",
     note = "AGE is a whole number with an optional unit s, m, h or d (30m, 2h, 7d); a bare \
 number means hours for lock and temp files and days for backups.\n\
-Exit status: 0 success; 1 usage error, or a file or directory could not be processed.\n\
 Also invoked as 'awrite housekeep'. See awrite-housekeep(1)."
 )]
 struct Args {
@@ -83,12 +83,49 @@ struct Args {
     _version: bool,
 }
 
+pub const PAGE: Page = Page {
+    usage: &["[OPTIONS] --clean-locks|--clean-backups|--clean-temps|--all [DIR]"],
+    groups: &[
+        (
+            "What to clean",
+            &["clean-locks", "clean-backups", "clean-temps", "all"],
+        ),
+        (
+            "Selection",
+            &["recursive", "older-than", "keep-newest", "backup-suffix"],
+        ),
+        (
+            "Output",
+            &["dry-run", "verbose", "quiet", "json", "help", "version"],
+        ),
+    ],
+    aliases: &[],
+    exit: &[
+        ("0", "done (held files skipped are no error)"),
+        (
+            "1",
+            "bad arguments, or a file or directory could not be processed",
+        ),
+        ("3", "interrupted by SIGINT, SIGTERM or SIGHUP"),
+    ],
+};
+
+pub fn infos() -> Vec<argh::CommandInfoWithArgs> {
+    vec![Args::get_args_info()]
+}
+
+pub fn help(name: &str) -> String {
+    crate::help::render(name, &infos(), &PAGE)
+}
+
 const SPEC: Spec = Spec {
+    short_aliases: &[],
     short_values: &[],
     long_values: &["older-than", "keep-newest", "backup-suffix"],
 };
 
 fn options(a: Args) -> Result<housekeep::Options, String> {
+    common::nonempty("DIR name", &a.dir)?;
     let (locks, backups, temps) = (
         a.clean_locks || a.all,
         a.clean_backups || a.all,
@@ -132,7 +169,7 @@ fn options(a: Args) -> Result<housekeep::Options, String> {
 }
 
 pub fn main(applet: &str, args: &[String]) -> i32 {
-    let a: Args = match common::parse(applet, args, &SPEC) {
+    let a: Args = match common::parse(applet, args, &SPEC, help) {
         Ok(a) => a,
         Err(code) => return code,
     };

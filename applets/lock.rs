@@ -2,16 +2,17 @@
 
 use std::os::fd::RawFd;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::{parse_mode, wait_strategy, Spec};
 use awrite_lib::error::{exit, Error};
 use awrite_lib::flock_compat::{self, FdOp};
 use awrite_lib::{exec, lock, log};
 
 use crate::common;
+use crate::help::Page;
 use crate::lock_args::{self, Mode, Split};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(
     description = "Run COMMAND while holding the lock that 'awrite TARGET' takes (flock(2) on \
 TARGET.lock; a TARGET named *.lock, or a directory, is locked itself), then release it and \
@@ -28,10 +29,7 @@ it), and leave the lock with the descriptor.",
 {command_name} --shared data.db sqlite3 data.db .dump\n\
 ( {command_name} -n 9 || exit 1; ./job ) 9>/run/job.lock\n\
 exec 9<>/run/job.lock; {command_name} -n --fd 9 ./job",
-    note = "Exit status: the command's; 128+N if it was killed by signal N; 2 (or -E N) if the \
-lock was not acquired; 126 if the command cannot be executed; 127 if it is not found; 1 for \
-usage or I/O errors. In FD mode: 0 once the lock is taken or released.\n\
-SIGINT, SIGTERM and SIGHUP are forwarded to the command, which is waited for.\n\
+    note = "SIGINT, SIGTERM and SIGHUP are forwarded to the command, which is waited for. \
 flock(1) spellings also work: --nb, --nonblock, --nonblocking (-n), --wait SECS (-w SECS), \
 -e (-x). See awrite-lock(1) for every difference from flock(1)."
 )]
@@ -113,7 +111,53 @@ struct Args {
     _version: bool,
 }
 
+pub const PAGE: Page = Page {
+    usage: &[
+        "[OPTIONS] TARGET COMMAND [ARGS...]",
+        "[OPTIONS] TARGET -- COMMAND [ARGS...]",
+        "[OPTIONS] TARGET -c 'SHELL COMMAND'",
+        "[OPTIONS] --fd FD COMMAND [ARGS...] | -c 'SHELL COMMAND'",
+        "[-s|-x|-u] [-n|-w SECS] FD",
+    ],
+    groups: &[
+        ("Command", &["command", "fd", "close", "no-fork"]),
+        ("Lock kind", &["shared", "exclusive", "unlock"]),
+        (
+            "Waiting",
+            &["wait", "no-wait", "timeout", "conflict-exit-code"],
+        ),
+        ("Lock file", &["lock-file", "lock-mode", "keep-lock-file"]),
+        ("Output", &["verbose", "quiet", "json", "help", "version"]),
+    ],
+    aliases: &[("timeout", 't'), ("exclusive", 'e')],
+    exit: &[
+        ("N", "the command's exit status"),
+        ("128+N", "the command was killed by signal N"),
+        ("0", "FD mode: the lock was taken or released"),
+        ("1", "bad arguments, or an I/O error"),
+        (
+            "2",
+            "lock not acquired: held with -n, or -w expired (or -E N)",
+        ),
+        (
+            "3",
+            "interrupted by SIGINT, SIGTERM or SIGHUP while waiting",
+        ),
+        ("126", "the command cannot be executed"),
+        ("127", "the command was not found"),
+    ],
+};
+
+pub fn infos() -> Vec<argh::CommandInfoWithArgs> {
+    vec![Args::get_args_info()]
+}
+
+pub fn help(name: &str) -> String {
+    crate::help::render(name, &infos(), &PAGE)
+}
+
 const SPEC: Spec = Spec {
+    short_aliases: &[],
     short_values: lock_args::SHORT_VALUES,
     long_values: lock_args::LONG_VALUES,
 };
@@ -211,6 +255,8 @@ fn options(a: Args, split: Split) -> Result<(Plan, i32), String> {
     // of -s, -x/-e, -u wins, as in flock(1)).
     debug_assert_eq!(split.mode.is_some(), a.shared || a.exclusive || a.unlock);
     let mode = split.mode.unwrap_or(Mode::Exclusive);
+    common::nonempty("TARGET name", &a.target)?;
+    common::nonempty("--lock-file name", &a.lock_file)?;
     let conflict = match a.conflict_exit_code.as_deref() {
         None => exit::LOCKED,
         Some(s) => match s.trim().parse::<i32>() {
@@ -305,7 +351,7 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Err(msg) => return common::usage(applet, args, &msg),
     };
     let before = split.words.clone();
-    let a: Args = match common::parse(applet, &before, &SPEC) {
+    let a: Args = match common::parse(applet, &before, &SPEC, help) {
         Ok(a) => a,
         Err(code) => return code,
     };

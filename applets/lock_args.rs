@@ -25,8 +25,8 @@ pub const LONG_VALUES: &[&str] = &[
     "conflict-exit-code",
     "fd",
 ];
-/// Short options that take a value.
-pub const SHORT_VALUES: &[char] = &['c', 'w', 'E'];
+/// Short options that take a value (`-t` is `-w`, as in the other applets).
+pub const SHORT_VALUES: &[char] = &['c', 'w', 't', 'E'];
 
 /// The lock operation, the last of `-s`, `-x`/`-e`, `-u` given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,11 @@ pub fn split(args: &[String]) -> Result<Split, String> {
                         'u' => out.mode = Some(Mode::Unlock),
                         _ => {}
                     }
-                    word.push(if c == 'e' { 'x' } else { c });
+                    word.push(match c {
+                        'e' => 'x',
+                        't' => 'w',
+                        c => c,
+                    });
                     if SHORT_VALUES.contains(&c) {
                         // The value is the rest of the cluster, or the next word.
                         word.extend(&chars[j + 1..]);
@@ -234,6 +238,8 @@ mod tests {
         assert_eq!(s(&["-nw5", "f"]).unwrap().words, v(&["-nw5", "f"]));
         assert_eq!(s(&["-nw", "5", "f"]).unwrap().words, v(&["-nw", "5", "f"]));
         assert_eq!(s(&["-E", "0", "f"]).unwrap().words, v(&["-E", "0", "f"]));
+        assert_eq!(s(&["-nt5", "f"]).unwrap().words, v(&["-nw5", "f"]));
+        assert_eq!(s(&["-t", "5", "f"]).unwrap().words, v(&["-w", "5", "f"]));
         assert_eq!(
             s(&["--timeout=5", "f"]).unwrap().words,
             v(&["--timeout", "5", "f"])

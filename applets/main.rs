@@ -3,9 +3,12 @@
 mod awrite;
 mod backup;
 mod common;
+mod completions;
+mod help;
 mod housekeep;
 mod lock;
 mod lock_args;
+mod setup;
 
 use awrite_lib::error::exit;
 
@@ -28,6 +31,9 @@ fn main() -> std::process::ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let housekeep = matches!(name.as_str(), "awrite" | "atomic-write")
+        && std::env::args().nth(1).as_deref() == Some("housekeep");
+    awrite_lib::log::set_applet(if housekeep { "awrite housekeep" } else { &name });
     let args = match awrite_lib::args::utf8_args(os) {
         Ok(a) => a,
         Err(e) => {
@@ -39,6 +45,7 @@ fn main() -> std::process::ExitCode {
         "awrite" | "atomic-write" if args.first().map(String::as_str) == Some("housekeep") => {
             housekeep::main(&format!("{name} housekeep"), &args[1..])
         }
+        "awrite" | "atomic-write" if setup::wanted(&args) => setup::main(&name, &args),
         "awrite" | "atomic-write" => awrite::main(&name, &args),
         "awrite-lock" => lock::main(&name, &args),
         "awrite-backup" => backup::main(&name, &args),
@@ -52,7 +59,23 @@ fn main() -> std::process::ExitCode {
     // ends the run as it would have on arrival: exit 3, unless the target
     // was already replaced.
     awrite_lib::signals::checkpoint();
+    awrite_lib::log::finish(code);
     exit_code(code)
+}
+
+/// Every applet's help page and argh structs (canonical names), for the
+/// completions and the tests.
+pub fn pages() -> Vec<(
+    &'static str,
+    Vec<argh::CommandInfoWithArgs>,
+    &'static help::Page,
+)> {
+    vec![
+        ("awrite", awrite::infos(), &awrite::PAGE),
+        ("awrite-lock", lock::infos(), &lock::PAGE),
+        ("awrite-backup", backup::infos(), &backup::PAGE),
+        ("awrite-housekeep", housekeep::infos(), &housekeep::PAGE),
+    ]
 }
 
 /// Exit statuses are 0..=255 (awrite-lock passes on a command's, or

@@ -11,6 +11,10 @@ pub struct Spec {
     pub short_values: &'static [char],
     /// Long options that take a value (so `--timeout=5` may be split).
     pub long_values: &'static [&'static str],
+    /// Further short letters for an option: (alias, letter), e.g. `('w',
+    /// 't')` makes `-w 5` mean `-t 5` (the same letters in every applet,
+    /// CONTRACT 17).
+    pub short_aliases: &'static [(char, char)],
 }
 
 /// Split `--opt=value` and clusters of short switches (`-vv`, `-nv`,
@@ -48,6 +52,11 @@ pub fn normalise(args: &[String], spec: &Spec) -> Vec<String> {
         };
         let chars: Vec<char> = cluster.chars().collect();
         for (i, c) in chars.iter().enumerate() {
+            let c = &spec
+                .short_aliases
+                .iter()
+                .find(|(alias, _)| alias == c)
+                .map_or(*c, |(_, real)| *real);
             out.push(format!("-{c}"));
             if spec.short_values.contains(c) {
                 let rest: String = chars[i + 1..].iter().collect();
@@ -130,6 +139,7 @@ mod tests {
     const SPEC: Spec = Spec {
         short_values: &['t', 'i'],
         long_values: &["timeout", "input"],
+        short_aliases: &[('w', 't')],
     };
 
     fn n(a: &[&str]) -> Vec<String> {
@@ -143,6 +153,8 @@ mod tests {
         assert_eq!(n(&["--timeout=5"]), ["--timeout", "5"]);
         assert_eq!(n(&["-t5"]), ["-t", "5"]);
         assert_eq!(n(&["-vt", "5"]), ["-v", "-t", "5"]);
+        assert_eq!(n(&["-w5"]), ["-t", "5"]);
+        assert_eq!(n(&["-nw", "5"]), ["-n", "-t", "5"]);
     }
 
     #[test]

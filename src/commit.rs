@@ -289,7 +289,7 @@ impl TempFile {
         let _ = sys::flock(tmp.file.as_raw_fd(), sys::LockOp::Exclusive, true);
         log::debug(
             &format!("Created temp file {}", tmp.describe()),
-            &[("temp_file", json!(tmp.describe()))],
+            &[("temp_file", tmp.json_path())],
         );
         if meta.umask && tmp.path.is_none() {
             // The kernel gave it 0666 less the umask: that is the mode.
@@ -432,6 +432,14 @@ impl TempFile {
     }
 
     /// For messages: the name, or the directory of an unnamed O_TMPFILE.
+    /// JSON's `temp_file`: the path, or null (the field is left out) while
+    /// the file has no name.
+    pub fn json_path(&self) -> serde_json::Value {
+        self.path
+            .as_ref()
+            .map_or(serde_json::Value::Null, |p| json!(p.display().to_string()))
+    }
+
     pub fn describe(&self) -> String {
         match &self.path {
             Some(p) => p.display().to_string(),

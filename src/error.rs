@@ -30,10 +30,21 @@ pub enum Error {
         /// Overrides the errno's generic hint where the caller knows better.
         hint: Option<String>,
     },
-    /// `--no-wait` (or `--timeout 0`) met a held lock.
-    Locked { target: String },
+    /// `--no-wait` (or `--timeout 0`) met a held lock. `target` is the
+    /// message's context (`fd N` in FD mode, where `fd` is set and there
+    /// is no target file); `lock_file` the file locked (JSON's `lock_file`).
+    Locked {
+        target: String,
+        lock_file: Option<String>,
+        fd: Option<i32>,
+    },
     /// `--timeout` expired; `secs` is shown as the user wrote it.
-    Timeout { target: String, secs: String },
+    Timeout {
+        target: String,
+        lock_file: Option<String>,
+        fd: Option<i32>,
+        secs: String,
+    },
     /// Empty input without `--allow-empty`.
     NoInput,
     /// awrite-lock's command is not on PATH (exit 127).
@@ -216,7 +227,7 @@ impl Error {
     pub fn context(&self) -> Option<&str> {
         match self {
             Error::Io { path, .. } => Some(path),
-            Error::Locked { target } | Error::Timeout { target, .. } => Some(target),
+            Error::Locked { target, .. } | Error::Timeout { target, .. } => Some(target),
             Error::Other { context, .. } if !context.is_empty() => Some(context),
             Error::CommandNotFound { prog } | Error::CannotExecute { prog, .. } => Some(prog),
             Error::NotRegular { path, .. } => Some(path),
@@ -239,8 +250,23 @@ impl Error {
     /// except that stdout is a stream, not a target.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Error::Stdout { .. } => None,
+            // Streams, commands and descriptors are no target files.
+            Error::Stdout { .. } | Error::CommandNotFound { .. } | Error::CannotExecute { .. } => {
+                None
+            }
+            Error::Locked { fd: Some(_), .. } | Error::Timeout { fd: Some(_), .. } => None,
             _ => self.context(),
+        }
+    }
+
+    /// The lock file a lock error is about (JSON's `lock_file`), and the
+    /// descriptor in FD mode.
+    pub fn lock_file(&self) -> Option<(Option<&str>, Option<i32>)> {
+        match self {
+            Error::Locked { lock_file, fd, .. } | Error::Timeout { lock_file, fd, .. } => {
+                Some((lock_file.as_deref(), *fd))
+            }
+            _ => None,
         }
     }
 
@@ -455,7 +481,15 @@ mod tests {
     #[test]
     fn codes() {
         assert_eq!(Error::NoInput.exit_code(), 1);
-        assert_eq!(Error::Locked { target: "t".into() }.exit_code(), 2);
+        let locked = Error::Locked {
+            target: "t".into(),
+            lock_file: Some("t.lock".into()),
+            fd: None,
+        };
+        assert_eq!(locked.exit_code(), 2);
+        assert_eq!(locked.lock_file(), Some((Some("t.lock"), None)));
+        let gone = Error::CommandNotFound { prog: "c".into() };
+        assert_eq!(gone.target(), None);
         assert_eq!(Error::Interrupted.exit_code(), 3);
         assert_eq!(Error::other("a", "b").with_code(7).exit_code(), 7);
     }

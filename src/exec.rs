@@ -284,14 +284,19 @@ pub fn run_locked(o: &Locked) -> Result<i32> {
         );
     }
     let code = out.status.code();
-    let what = match out.status {
-        Status::Exited(c) => format!("Command exited with status {c}"),
-        Status::Signaled(s) => format!("Command killed by {}", signal_name(s)),
+    let (what, signal) = match out.status {
+        Status::Exited(c) => (format!("Command exited with status {c}"), None),
+        Status::Signaled(s) => (
+            format!("Command killed by {}", signal_name(s)),
+            Some(signal_name(s)),
+        ),
     };
     log::info(
         &what,
         &[
             ("target", json!(shown)),
+            ("lock_file", json!(lock_path.display().to_string())),
+            ("signal", json!(signal)),
             ("exit_code", json!(code)),
             ("elapsed_ms", json!(out.elapsed.as_millis() as u64)),
         ],

@@ -113,19 +113,30 @@ fn fd_error(fd: RawFd, e: Errno) -> Error {
 /// `wait` strategy, or unlock it. The lock stays with the open file
 /// description after we exit, so the caller's shell keeps it.
 pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
+    lock_fd(fd, op, wait, true)
+}
+
+/// fd mode's work; `last`: its line is the run's last (JSON `exit_code`).
+fn lock_fd(fd: RawFd, op: FdOp, wait: &Wait, last: bool) -> Result<()> {
     let name = format!("fd {fd}");
     // No `target` field: there is no target file, only the descriptor.
     let fields = |ms: Option<u64>| {
         let mut f = vec![("lock_file", json!(fd_path(fd))), ("fd", json!(fd))];
         if let Some(ms) = ms {
             f.push(("wait_time_ms", json!(ms)));
+            if last {
+                // Taking the lock is FD mode's last line: exit 0 follows.
+                f.push(("exit_code", json!(0)));
+            }
         }
         f
     };
     let kind = match op {
         FdOp::Unlock => {
             flock_fd(fd, LockOp::Unlock, true).map_err(|e| fd_error(fd, e))?;
-            log::info(&format!("Unlocked descriptor {fd}"), &fields(None));
+            let mut f = fields(None);
+            f.push(("exit_code", json!(0)));
+            log::info(&format!("Unlocked descriptor {fd}"), &f);
             return Ok(());
         }
         FdOp::Lock(k) => k,
@@ -148,6 +159,8 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
     }
     let locked = || Error::Locked {
         target: name.clone(),
+        lock_file: fd_path(fd),
+        fd: Some(fd),
     };
     let deadline = match wait {
         Wait::NoWait => return Err(locked()),
@@ -194,6 +207,8 @@ pub fn fd_mode(fd: RawFd, op: FdOp, wait: &Wait) -> Result<()> {
                     _ => {
                         return Err(Error::Timeout {
                             target: name.clone(),
+                            lock_file: fd_path(fd),
+                            fd: Some(fd),
                             secs: secs.clone(),
                         })
                     }
@@ -231,7 +246,7 @@ pub struct FdCommand {
 /// FD), exactly as with flock(1).
 pub fn run_on_fd(c: &FdCommand) -> Result<i32> {
     let fd = c.fd;
-    fd_mode(fd, FdOp::Lock(c.kind), &c.wait)?;
+    lock_fd(fd, FdOp::Lock(c.kind), &c.wait, false)?;
     if c.close {
         // flock(1) closes FD in the child before exec; close-on-exec is the
         // same for the command, while our copy keeps the lock until it ends.
@@ -257,14 +272,19 @@ pub fn run_on_fd(c: &FdCommand) -> Result<i32> {
         );
     }
     let code = out.status.code();
-    let what = match out.status {
-        exec::Status::Exited(n) => format!("Command exited with status {n}"),
-        exec::Status::Signaled(s) => format!("Command killed by {}", exec::signal_name(s)),
+    let (what, signal) = match out.status {
+        exec::Status::Exited(n) => (format!("Command exited with status {n}"), None),
+        exec::Status::Signaled(s) => (
+            format!("Command killed by {}", exec::signal_name(s)),
+            Some(exec::signal_name(s)),
+        ),
     };
     log::info(
         &what,
         &[
+            ("lock_file", json!(fd_path(fd))),
             ("fd", json!(fd)),
+            ("signal", json!(signal)),
             ("exit_code", json!(code)),
             ("elapsed_ms", json!(out.elapsed.as_millis() as u64)),
         ],

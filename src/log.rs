@@ -3,6 +3,7 @@
 //! (closed, /dev/full) is ignored: it must not change the exit code.
 
 use std::io::{IsTerminal, StderrLock, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use owo_colors::OwoColorize;
@@ -27,6 +28,36 @@ pub struct Log {
 }
 
 static LOG: OnceLock<Log> = OnceLock::new();
+/// The applet, by its canonical name, for JSON's `applet`.
+static APPLET: OnceLock<&'static str> = OnceLock::new();
+/// What the last JSON line was: nothing yet, one with `exit_code`, one
+/// without (then [`finish`] adds a last line).
+static LAST: AtomicU8 = AtomicU8::new(NONE);
+const NONE: u8 = 0;
+const WITH_EXIT: u8 = 1;
+const WITHOUT_EXIT: u8 = 2;
+
+/// Record the applet (argv[0], or `awrite housekeep`) for JSON's
+/// `applet`: one of `awrite`, `awrite-lock`, `awrite-backup`,
+/// `awrite-housekeep` (`atomic-write` is `awrite`).
+pub fn set_applet(invoked: &str) {
+    let name = match invoked {
+        "awrite-lock" => "awrite-lock",
+        "awrite-backup" => "awrite-backup",
+        "awrite-housekeep" => "awrite-housekeep",
+        n if n.ends_with(" housekeep") => "awrite-housekeep",
+        _ => "awrite",
+    };
+    let _ = APPLET.set(name);
+}
+
+/// JSON's `ts`: now, UTC, RFC 3339 with milliseconds
+/// (`2026-11-26T07:45:00.123Z`), by jiff (a design-card dependency).
+fn timestamp() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
 
 impl Log {
     /// `verbose` counts `-v`; `quiet` wins over it.
@@ -104,13 +135,31 @@ pub fn progress_json(fields: Fields) {
 /// Fields attached to a JSON line: `("target", json!(..))`.
 pub type Fields<'a> = &'a [(&'a str, Value)];
 
+/// One JSON line: `level`, `message`, the fields (a null one is left out;
+/// a later one replaces an earlier one of the same name), `applet`, `ts`.
+/// The schema is documented in awrite(1), JSON OUTPUT, and checked over
+/// every snapshot by tests/schema.rs.
 fn emit_json(level: &str, message: &str, fields: Fields) {
     let mut m = Map::new();
     m.insert("level".into(), Value::from(level));
     m.insert("message".into(), Value::from(message));
     for (k, v) in fields {
-        m.insert((*k).into(), v.clone());
+        if v.is_null() {
+            m.remove(*k);
+        } else {
+            m.insert((*k).into(), v.clone());
+        }
     }
+    m.insert(
+        "applet".into(),
+        Value::from(*APPLET.get().unwrap_or(&"awrite")),
+    );
+    m.insert("ts".into(), Value::from(timestamp()));
+    let had_exit = m.contains_key("exit_code");
+    LAST.store(
+        if had_exit { WITH_EXIT } else { WITHOUT_EXIT },
+        Ordering::SeqCst,
+    );
     let line = Value::Object(m).to_string();
     with_stderr(|err| {
         let _ = writeln!(err, "{line}");
@@ -205,6 +254,10 @@ pub fn error(e: &Error, extra: Fields) {
         if let Some(c) = e.target() {
             f.push(("target", Value::from(c)));
         }
+        if let Some((lock_file, fd)) = e.lock_file() {
+            f.push(("lock_file", Value::from(lock_file)));
+            f.push(("fd", Value::from(fd)));
+        }
         if let Some(h) = e.hint() {
             f.push(("hint", Value::from(h)));
         }
@@ -246,5 +299,30 @@ pub fn usage(applet: &str, msg: &str) {
         });
     } else {
         emit_text(None, &format!("Error: {msg}\n{try_line}"));
+    }
+}
+
+/// At exit: under `--json`, if lines were printed and the last had no
+/// `exit_code`, one more line carries it, so the last line of every run
+/// says how it ended.
+pub fn finish(code: i32) {
+    if get().json && LAST.load(Ordering::SeqCst) == WITHOUT_EXIT {
+        let level = if code == 0 { "info" } else { "error" };
+        emit_json(
+            level,
+            &format!("Exit status {code}"),
+            &[("exit_code", Value::from(code))],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_is_rfc3339_utc_with_milliseconds() {
+        let ts = super::timestamp();
+        assert_eq!(ts.len(), "2026-11-26T07:45:00.123Z".len(), "{ts}");
+        assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T' && ts.as_bytes()[19] == b'.');
+        assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{ts}");
     }
 }

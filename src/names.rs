@@ -17,7 +17,7 @@ pub const LOCK_SUFFIX: &str = ".lock";
 pub const DEFAULT_BACKUP_SUFFIX: &str = ".backup";
 
 /// NAME_MAX on every file system awrite targets.
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 
 /// `{target}.lock`, beside the (resolved) target.
 pub fn lock_path(target: &Path) -> PathBuf {

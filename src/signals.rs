@@ -245,13 +245,12 @@ fn act(reg: &mut Registry, sig: i32, from_terminal: bool) {
     }
     cleanup(reg);
     // Not replaced, or we would not be here: awrite's final JSON line says so.
-    let changed = [("changed", serde_json::Value::from(false))];
-    let extra: &[(&str, serde_json::Value)] = if REPORT_CHANGED.load(Ordering::Relaxed) {
-        &changed
-    } else {
-        &[]
-    };
-    crate::log::error(&Error::Interrupted, extra);
+    let name = crate::exec::signal_name(sig);
+    let mut extra = vec![("signal", serde_json::json!(name))];
+    if REPORT_CHANGED.load(Ordering::Relaxed) {
+        extra.push(("changed", serde_json::Value::from(false)));
+    }
+    crate::log::error(&Error::Interrupted, &extra);
     // Still holding the registry: the main thread cannot commit or unlink
     // behind our back.
     sys::exit_now(crate::error::exit::INTERRUPTED);

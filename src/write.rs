@@ -366,7 +366,7 @@ pub fn run(opts: &Options) -> Result<()> {
         if !eof {
             log::debug(
                 "Input exceeds the in-memory limit; spilling to the temp file",
-                &[("temp_file", json!(tmp.describe()))],
+                &[("temp_file", tmp.json_path())],
             );
             n += copy_rest(&input, &mut tmp, &target, opts.durable)?;
         }

@@ -1067,13 +1067,12 @@ fn backup_man_page_documents_every_option() {
         "mandoc is needed (apt-get install mandoc)"
     );
     let man = String::from_utf8(man.stdout).unwrap();
-    let opts: Vec<&str> = help
-        .lines()
-        .skip_while(|l| !l.starts_with("Options:"))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+    let opts: Vec<String> = crate::setup::help_options(&help)
+        .into_iter()
+        .filter(|o| o.starts_with("--"))
         .collect();
     assert!(opts.len() > 10, "{help}");
-    for o in opts {
+    for o in &opts {
         assert!(man.contains(o), "man/awrite-backup.1 does not document {o}");
     }
     for section in [

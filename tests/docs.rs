@@ -7,17 +7,15 @@ use crate::util::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Long options listed in `applet --help`.
+/// Long options listed in `applet --help` (every option line of every
+/// group; see tests/setup.rs).
 fn long_options(applet: &str) -> Vec<String> {
     let env = Env::new();
     let help = env.cmd(applet).arg("--help").run().ok().stdout();
-    let mut opts: Vec<String> = help
-        .lines()
-        .skip_while(|l| !l.starts_with("Options:"))
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
-        .map(|w| w.trim_end_matches(',').to_string())
+    let opts: Vec<String> = crate::setup::help_options(&help)
+        .into_iter()
+        .filter(|o| o.starts_with("--"))
         .collect();
-    opts.dedup();
     assert!(
         opts.len() > 3,
         "{applet}: no options found in --help:\n{help}"
@@ -125,12 +123,14 @@ fn man_pages_name_the_cargo_version() {
 #[test]
 fn man_pages_use_standard_sections_in_order() {
     // mdoc(7)'s order, with OPTIONS where pages put it.
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "NAME",
         "LIBRARY",
         "SYNOPSIS",
         "DESCRIPTION",
         "OPTIONS",
+        // awrite(1)'s schema of --json lines (CONTRACT 17).
+        "JSON OUTPUT",
         "CONTEXT",
         "IMPLEMENTATION NOTES",
         "RETURN VALUES",

@@ -203,6 +203,11 @@ pub const FILTERS: &[(&str, &str)] = &[
     ),
     (r"after \d+\.\d+s", "after [SECS]s"),
     (r"\d{8}-\d{6}(-\d+)?", "[STAMP]"),
+    // JSON's `ts` (RFC 3339, UTC, milliseconds).
+    (
+        r#""ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z""#,
+        r#""ts":"[TS]""#,
+    ),
 ];
 
 /// The directory of the test binary's symlink farm: real symlinks named

@@ -323,11 +323,15 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
                     Wait::NoWait => {
                         return Err(Error::Locked {
                             target: target.into(),
+                            lock_file: Some(lock_path.display().to_string()),
+                            fd: None,
                         })
                     }
                     Wait::Timeout(d, _) if d.is_zero() => {
                         return Err(Error::Locked {
                             target: target.into(),
+                            lock_file: Some(lock_path.display().to_string()),
+                            fd: None,
                         })
                     }
                     _ => {}
@@ -344,6 +348,8 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
                         if !poll_until(&file, op, deadline) {
                             return Err(Error::Timeout {
                                 target: target.into(),
+                                lock_file: Some(lock_path.display().to_string()),
+                                fd: None,
                                 secs: secs.clone(),
                             });
                         }

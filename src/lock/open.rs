@@ -74,6 +74,20 @@ fn open_error(path: &Path, e: io::Error) -> Error {
         return Error::io(path.display(), e)
             .with_hint("Run with sudo or check directory permissions");
     }
+    if sys::errno(&e) == Some(Errno::ENAMETOOLONG) {
+        // FILE.lock is 5 bytes longer than FILE: a name of 251-255 bytes
+        // fits, its lock file does not. No hashed short name instead: flock(1)
+        // users lock FILE.lock by that name, and must meet the same lock.
+        let len = path.file_name().map_or(0, |n| n.len());
+        return Error::other(
+            path.display(),
+            format!(
+                "lock file name too long ({len} bytes; the file system allows {} at most)",
+                crate::names::NAME_MAX
+            ),
+        )
+        .with_hint("Use a shorter file name, or --lock-file PATH to lock another file");
+    }
     Error::io_op(path.display(), "cannot open lock file", e)
 }
 

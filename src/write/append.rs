@@ -18,8 +18,6 @@ use std::io::{self, Seek};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use serde_json::json;
-
 use super::{copy_rest, input_name, read_bounded, Input, Options};
 use crate::commit::{Meta, Place, Placed, Target, TempFile};
 use crate::error::{Error, Result};
@@ -49,7 +47,7 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
     let mut spill = TempFile::create(target, &Meta::scratch())?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
-        &[("temp_file", json!(spill.describe()))],
+        &[("temp_file", spill.json_path())],
     );
     spill.write_all(&buf, target)?;
     let n = buf.len() as u64 + copy_rest(input, &mut spill, target, false)?;
