@@ -141,16 +141,18 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 lock_r=() keep_r=()
 for ((r = 0; r < ROUNDS; r++)); do
     rm -rf "$scratch"/p-*
+    # Each pair of trees is made right before it is measured (like the
+    # single runs above), not behind 200,000 other new files.
     make_locks "$scratch/p-la"
     make_locks "$scratch/p-lb"
-    make_backups "$scratch/p-ba"
-    make_backups "$scratch/p-bb"
     pair=(
         "a=\$(measure 'housekeep --clean-locks -r ($LOCKS)' - $LOCKS '$scratch/p-la' -- '$hk' --clean-locks -r '$scratch/p-la')"
         "f=\$(measure 'find -name *.lock -delete ($LOCKS)' - $LOCKS '$scratch/p-lb' -- find '$scratch/p-lb' -name '*.lock' -delete)"
     )
     if ((r % 2)); then eval "${pair[1]}"; eval "${pair[0]}"; else eval "${pair[0]}"; eval "${pair[1]}"; fi
     lock_r+=("$(ratio "$a" "$f")")
+    make_backups "$scratch/p-ba"
+    make_backups "$scratch/p-bb"
     pair=(
         "a=\$(measure 'housekeep --clean-backups -r --keep-newest 1 ($BACKUPS)' - $((BACKUPS * 4 / 5)) '$scratch/p-ba' -- '$hk' --clean-backups -r --keep-newest 1 '$scratch/p-ba')"
         "f=\$(measure 'find -name *.backup -delete ($BACKUPS)' - $BACKUPS '$scratch/p-bb' -- find '$scratch/p-bb' -name '*.backup' -delete)"
