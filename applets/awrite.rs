@@ -225,7 +225,7 @@ pub const PAGE: Page = Page {
     aliases: &[("timeout", 'w')],
     exit: &[
         ("0", "FILE written (or setup done)"),
-        ("1", "error: I/O, permissions, bad arguments, empty input"),
+        ("1", "error: I/O, permissions, bad arguments, empty input, a failed --validate, FILE exists (--no-clobber)"),
         (
             "2",
             "lock not acquired (held with --no-wait, or --timeout expired)",
