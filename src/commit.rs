@@ -596,11 +596,14 @@ replace; --in-place-fallback writes into it in place (not atomic)",
                 reg.mark_replaced();
             }
         }
+        // A backup copy is not the target (CONTRACT 17: `target` is only
+        // ever the file the user named).
+        let key = if replaces { "target" } else { "backup" };
         log::debug(
             &format!("Renamed {} to {}", path.display(), target.real.display()),
             &[
                 ("temp_file", json!(path.display().to_string())),
-                ("target", json!(target.display())),
+                (key, json!(target.display())),
             ],
         );
         // The directory fsync stays under the lock (the caller releases

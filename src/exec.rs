@@ -124,7 +124,7 @@ fn exec_error(prog: &str, e: io::Error) -> Error {
 /// Wait until `pid` has exited, without reaping it (WNOWAIT), so the pid
 /// stays ours until we have told the signal thread to forget it. As a
 /// subreaper (`reap`), orphans that exit meanwhile are reaped on the way.
-fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
+pub(crate) fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
     loop {
         let who = sys::wait_exited(pid, reap)?;
         if who == pid {
@@ -153,20 +153,10 @@ pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> 
     signals::arm();
     let reaper = watch_descendants && sys::become_subreaper();
     let start = Instant::now();
-    let mut child = {
-        let mut reg = signals::registry();
-        let child = cmd.spawn().map_err(|e| exec_error(prog, e))?;
-        reg.child = Some(child.id() as i32);
-        reg.forwarded = None;
-        child
-    };
+    let mut child = signals::spawn_forwarding(&mut cmd).map_err(|e| exec_error(prog, e))?;
     let pid = child.id() as i32;
     let waited = wait_exited(pid, reaper);
-    let forwarded = {
-        let mut reg = signals::registry();
-        reg.child = None;
-        reg.forwarded.take()
-    };
+    let forwarded = signals::forwarding_ended();
     waited.map_err(|e| Error::io_op(prog, "waitid", e))?;
     let st = child.wait().map_err(|e| Error::io_op(prog, "wait", e))?;
     let status = match (st.code(), st.signal()) {

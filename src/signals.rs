@@ -84,10 +84,11 @@ pub struct Registry {
     temps: Vec<Owned>,
     /// Lock files we hold and would delete on exit.
     locks: Vec<HeldLock>,
-    /// A running child: signals go to it instead of ending us.
-    pub child: Option<i32>,
+    /// A running child: signals go to it instead of ending us
+    /// (`spawn_forwarding` / `forwarding_ended`).
+    child: Option<i32>,
     /// The last signal forwarded to the child.
-    pub forwarded: Option<i32>,
+    forwarded: Option<i32>,
     /// The target has been replaced: signals are noted, not acted on.
     replaced: bool,
     /// The first signal that arrived after that.
@@ -270,6 +271,28 @@ fn cleanup(reg: &mut Registry) {
             let _ = std::fs::remove_file(&l.file.path);
         }
     }
+}
+
+/// Start `cmd` as the child that SIGINT/TERM/HUP are forwarded to
+/// (awrite-lock's command, `--validate`'s check) instead of ending us,
+/// from the instant it exists: it is spawned under the registry guard, so
+/// no signal can fall between the spawn and the registration.
+pub fn spawn_forwarding(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    arm();
+    let mut reg = registry();
+    let child = cmd.spawn()?;
+    reg.child = Some(child.id() as i32);
+    reg.forwarded = None;
+    Ok(child)
+}
+
+/// The child of `spawn_forwarding` has exited (call before reaping it, so
+/// its pid cannot be reused while we may still signal it): stop
+/// forwarding. The last signal that was forwarded, if any.
+pub fn forwarding_ended() -> Option<i32> {
+    let mut reg = registry();
+    reg.child = None;
+    reg.forwarded.take()
 }
 
 /// Say at `-v` that a signal arrived after `target` was replaced (the run

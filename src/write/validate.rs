@@ -63,22 +63,14 @@ pub fn run(cmd: &str, tmp: &mut TempFile, target: &Target, durable: bool) -> Res
         .stderr(Stdio::from(err));
     signals::restore_mask_on_exec(&mut c);
     // The validator runs as long as it likes: signals are forwarded to it.
-    signals::arm();
-    let mut child = {
-        let mut reg = signals::registry();
-        let child = c
-            .spawn()
-            .map_err(|e| Error::io_op(&shown, "cannot run the validator /bin/sh", e))?;
-        reg.child = Some(child.id() as i32);
-        reg.forwarded = None;
-        child
-    };
+    let mut child = signals::spawn_forwarding(&mut c)
+        .map_err(|e| Error::io_op(&shown, "cannot run the validator /bin/sh", e))?;
+    // Waited for without reaping, then forgotten, then reaped: the pid a
+    // signal is forwarded to is always still our child's.
+    let waited = exec::wait_exited(child.id() as i32, false);
+    let forwarded = signals::forwarding_ended();
+    waited.map_err(|e| Error::io_op(&shown, "wait for the validator", e))?;
     let status = child.wait();
-    let forwarded = {
-        let mut reg = signals::registry();
-        reg.child = None;
-        reg.forwarded.take()
-    };
     let status = status.map_err(|e| Error::io_op(&shown, "wait for the validator", e))?;
     if forwarded.is_some() {
         return Err(Error::Interrupted);
