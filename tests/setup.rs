@@ -297,11 +297,15 @@ fn completions_errors() {
 }
 
 /// A copy of the binary alone in a directory (what `cargo install` leaves).
+/// Copied by cp(1), not by this process: a descriptor open for writing here
+/// could be inherited by another test thread's fork and make running the
+/// copy fail with ETXTBSY (seen under load; see `Env::script`).
 fn installed(env: &Env) -> std::path::PathBuf {
     let bin = env.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let exe = bin.join("awrite");
-    std::fs::copy(BIN, &exe).unwrap();
+    let st = Command::new("cp").arg(BIN).arg(&exe).status().unwrap();
+    assert!(st.success(), "cp {BIN}");
     exe
 }
 
