@@ -77,15 +77,54 @@ fn split_nul(list: &[u8]) -> Vec<OsString> {
         .collect()
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// Linux and macOS share the calling convention; only the raw calls
+/// differ (macOS spells "do not follow" as a flag and has a position).
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
 mod os {
     use super::*;
+    use libc::{c_char, c_int, c_void, size_t, ssize_t};
     use nix::libc;
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe fn raw_list(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t {
+        libc::llistxattr(p, buf, len)
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe fn raw_get(
+        p: *const c_char,
+        n: *const c_char,
+        buf: *mut c_void,
+        len: size_t,
+    ) -> ssize_t {
+        libc::lgetxattr(p, n, buf, len)
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe fn raw_set(fd: c_int, n: *const c_char, v: *const c_void, len: size_t) -> c_int {
+        libc::fsetxattr(fd, n, v, len, 0)
+    }
+
+    #[cfg(target_vendor = "apple")]
+    unsafe fn raw_list(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t {
+        libc::listxattr(p, buf, len, libc::XATTR_NOFOLLOW)
+    }
+    #[cfg(target_vendor = "apple")]
+    unsafe fn raw_get(
+        p: *const c_char,
+        n: *const c_char,
+        buf: *mut c_void,
+        len: size_t,
+    ) -> ssize_t {
+        libc::getxattr(p, n, buf, len, 0, libc::XATTR_NOFOLLOW)
+    }
+    #[cfg(target_vendor = "apple")]
+    unsafe fn raw_set(fd: c_int, n: *const c_char, v: *const c_void, len: size_t) -> c_int {
+        libc::fsetxattr(fd, n, v, len, 0, 0)
+    }
 
     pub fn list(path: &Path) -> io::Result<Vec<OsString>> {
         let p = cstr(path.as_os_str().as_bytes())?;
         // SAFETY: `p` is NUL-terminated; `buf` has `len` writable bytes (or is null with len 0).
-        let names = fill(|buf, len| unsafe { libc::llistxattr(p.as_ptr(), buf.cast(), len) })?;
+        let names = fill(|buf, len| unsafe { raw_list(p.as_ptr(), buf.cast(), len) })?;
         Ok(split_nul(&names))
     }
 
@@ -93,69 +132,22 @@ mod os {
         let p = cstr(path.as_os_str().as_bytes())?;
         let n = cstr(name.as_bytes())?;
         // SAFETY: as in `list`.
-        fill(|buf, len| unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.cast(), len) })
+        fill(|buf, len| unsafe { raw_get(p.as_ptr(), n.as_ptr(), buf.cast(), len) })
     }
 
     pub fn set(file: &File, name: &OsStr, value: &[u8]) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let n = cstr(name.as_bytes())?;
         // SAFETY: `value` is a valid slice; the kernel copies it.
-        check(unsafe {
-            libc::fsetxattr(
+        let r = unsafe {
+            raw_set(
                 file.as_raw_fd(),
                 n.as_ptr(),
                 value.as_ptr().cast(),
                 value.len(),
-                0,
             )
-        } as isize)
-    }
-}
-
-#[cfg(target_vendor = "apple")]
-mod os {
-    use super::*;
-    use nix::libc;
-
-    pub fn list(path: &Path) -> io::Result<Vec<OsString>> {
-        let p = cstr(path.as_os_str().as_bytes())?;
-        // SAFETY: `p` is NUL-terminated; `buf` has `len` writable bytes (or is null with len 0).
-        let names = fill(|buf, len| unsafe {
-            libc::listxattr(p.as_ptr(), buf.cast(), len, libc::XATTR_NOFOLLOW)
-        })?;
-        Ok(split_nul(&names))
-    }
-
-    pub fn get(path: &Path, name: &OsStr) -> io::Result<Vec<u8>> {
-        let p = cstr(path.as_os_str().as_bytes())?;
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: as in `list`.
-        fill(|buf, len| unsafe {
-            libc::getxattr(
-                p.as_ptr(),
-                n.as_ptr(),
-                buf.cast(),
-                len,
-                0,
-                libc::XATTR_NOFOLLOW,
-            )
-        })
-    }
-
-    pub fn set(file: &File, name: &OsStr, value: &[u8]) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: `value` is a valid slice; the kernel copies it.
-        check(unsafe {
-            libc::fsetxattr(
-                file.as_raw_fd(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-                0,
-            )
-        } as isize)
+        };
+        check(r as isize)
     }
 }
 
