@@ -3,7 +3,8 @@
 use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::{wait_strategy, Spec};
 use awrite_lib::error::{exit, Error};
-use awrite_lib::{backup, commit, lock, log, out};
+use awrite_lib::target::Target;
+use awrite_lib::{backup, lock, log, out};
 
 use crate::common;
 use crate::help::Page;
@@ -230,15 +231,11 @@ fn line(json: bool, entry: &backup::Entry) -> String {
 }
 
 fn one(p: &Plan, file: &str) -> Result<(), Error> {
-    let target = commit::resolve(file.as_ref(), true)?;
-    let lock_path = p
-        .lock_file
-        .as_ref()
-        .map(Into::into)
-        .unwrap_or_else(|| lock::default_path(&target.real));
+    let lock_file = p.lock_file.as_deref().map(std::path::Path::new);
+    let target = Target::resolve(file.as_ref(), true, lock_file)?;
     match &p.action {
         Action::Make => {
-            let made = backup::make(&target, &p.naming, &lock_path, &p.lock)?;
+            let made = backup::make(&target, &p.naming, &p.lock)?;
             let meta = std::fs::symlink_metadata(&made.path)
                 .map_err(|e| Error::io(made.path.display(), e))?;
             let shown = made.path.display().to_string();
@@ -260,7 +257,7 @@ fn one(p: &Plan, file: &str) -> Result<(), Error> {
         }
         Action::Restore(from) => {
             let from = from.as_ref().map(std::path::Path::new);
-            backup::restore(&target, &p.naming, from, &lock_path, &p.lock)?;
+            backup::restore(&target, &p.naming, from, &p.lock)?;
         }
     }
     Ok(())

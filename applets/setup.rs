@@ -151,9 +151,9 @@ fn install_links(dir: Option<&str>, force: bool) -> Result<(), Error> {
         Some(d) => {
             let d = Path::new(d);
             if !d.is_dir() {
-                return Err(Error::other(d.display(), "not a directory").with_hint(
-                    "Create it first (mkdir -p), or leave DIR out to link next to the binary",
-                ));
+                return Err(Error::LinkDir {
+                    dir: d.display().to_string(),
+                });
             }
             d.to_path_buf()
         }
@@ -179,10 +179,7 @@ fn install_links(dir: Option<&str>, force: bool) -> Result<(), Error> {
         }
     }
     match errors.into_iter().next() {
-        Some(_) => Err(Error::other(
-            "--install-links",
-            "some links were not made (see above)",
-        )),
+        Some(_) => Err(Error::LinksFailed),
         None => Ok(()),
     }
 }
@@ -193,8 +190,7 @@ fn one_link(link: &Path, target: &Path, force: bool) -> Result<(), Error> {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(&shown, e)),
         Ok(m) if !m.file_type().is_symlink() => {
-            return Err(Error::other(&shown, "exists and is not a symbolic link; not replaced")
-                .with_hint("Remove it yourself if it is an old copy of awrite: --install-links replaces symbolic links only"));
+            return Err(Error::NotALink { path: shown });
         }
         Ok(_) => {
             let old = std::fs::read_link(link).map_err(|e| Error::io(&shown, e))?;
@@ -206,15 +202,11 @@ fn one_link(link: &Path, target: &Path, force: bool) -> Result<(), Error> {
                 return Ok(());
             }
             if !force {
-                return Err(Error::other(
-                    &shown,
-                    format!(
-                        "is a symbolic link to {}, not to {}",
-                        old.display(),
-                        target.display()
-                    ),
-                )
-                .with_hint("Use --install-links -f to replace it"));
+                return Err(Error::LinkElsewhere {
+                    path: shown,
+                    old: old.display().to_string(),
+                    want: target.display().to_string(),
+                });
             }
         }
     }

@@ -97,13 +97,31 @@ pub enum Error {
     InheritedShared { target: String },
     /// `--append --no-follow` of a symbolic link.
     AppendSymlink { target: String },
-    /// A free-form failure with its own context and optional hint.
-    Other {
-        context: String,
-        detail: String,
-        hint: Option<String>,
-        code: i32,
+    /// FILE's path has no last component to replace (`dir/..`).
+    NotAFileName { path: String },
+    /// Every `-N` name of a timestamped backup for `stamp` is taken.
+    NoFreeBackupName { target: String, stamp: String },
+    /// `FILE.lock` would exceed the file system's name limit.
+    LockNameTooLong {
+        path: String,
+        len: usize,
+        max: usize,
     },
+    /// awrite-lock's FD mode on a descriptor that is not open.
+    /// `target` is `fd N`, as in `Locked`.
+    BadFd { target: String, fd: i32 },
+    /// `--install-links DIR`: DIR is not a directory.
+    LinkDir { dir: String },
+    /// `--install-links`: a file that is not a symlink has an applet's name.
+    NotALink { path: String },
+    /// `--install-links` without `-f`: a symlink to elsewhere is there.
+    LinkElsewhere {
+        path: String,
+        old: String,
+        want: String,
+    },
+    /// `--install-links`: some links failed (each was reported).
+    LinksFailed,
     /// SIGINT/SIGTERM/SIGHUP.
     Interrupted,
     /// A write to (or flush of) stdout failed: `Error: stdout: {detail}`.
@@ -135,15 +153,6 @@ impl Error {
         }
     }
 
-    pub fn other(context: impl fmt::Display, detail: impl Into<String>) -> Self {
-        Error::Other {
-            context: context.to_string(),
-            detail: detail.into(),
-            hint: None,
-            code: exit::FAILURE,
-        }
-    }
-
     /// A failed write to stdout (CONTRACT section 12), EPIPE included.
     pub fn stdout(err: &io::Error) -> Self {
         Error::Stdout {
@@ -164,34 +173,6 @@ impl Error {
                 detail,
                 hint: Some(hint.into()),
             },
-            Error::Other {
-                context,
-                detail,
-                code,
-                ..
-            } => Error::Other {
-                context,
-                detail,
-                hint: Some(hint.into()),
-                code,
-            },
-            e => e,
-        }
-    }
-
-    pub fn with_code(self, new: i32) -> Self {
-        match self {
-            Error::Other {
-                context,
-                detail,
-                hint,
-                ..
-            } => Error::Other {
-                context,
-                detail,
-                hint,
-                code: new,
-            },
             e => e,
         }
     }
@@ -210,7 +191,6 @@ impl Error {
                 exit::LOCKED
             }
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Other { code, .. } => *code,
             _ => exit::FAILURE,
         }
     }
@@ -227,8 +207,9 @@ impl Error {
     pub fn context(&self) -> Option<&str> {
         match self {
             Error::Io { path, .. } => Some(path),
-            Error::Locked { target, .. } | Error::Timeout { target, .. } => Some(target),
-            Error::Other { context, .. } if !context.is_empty() => Some(context),
+            Error::Locked { target, .. }
+            | Error::Timeout { target, .. }
+            | Error::BadFd { target, .. } => Some(target),
             Error::CommandNotFound { prog } | Error::CannotExecute { prog, .. } => Some(prog),
             Error::NotRegular { path, .. } => Some(path),
             Error::Validation { target, .. }
@@ -237,7 +218,14 @@ impl Error {
             Error::BackupDir { dir, .. } => Some(dir),
             Error::NotABackup { path, .. }
             | Error::NothingToBackUp { path }
-            | Error::LockSymlink { path } => Some(path),
+            | Error::LockSymlink { path }
+            | Error::NotAFileName { path }
+            | Error::LockNameTooLong { path, .. }
+            | Error::NotALink { path }
+            | Error::LinkElsewhere { path, .. } => Some(path),
+            Error::NoFreeBackupName { target, .. } => Some(target),
+            Error::LinkDir { dir } => Some(dir),
+            Error::LinksFailed => Some("--install-links"),
             Error::LockIsTarget { target, .. }
             | Error::InheritedShared { target }
             | Error::AppendSymlink { target } => Some(target),
@@ -281,7 +269,7 @@ impl Error {
             Error::Locked { .. } => "File locked by another process".into(),
             Error::Timeout { secs, .. } => format!("Lock acquisition timeout after {secs}s"),
             Error::NoInput => "No input provided".into(),
-            Error::Other { detail, .. } | Error::Stdout { detail, .. } => detail.clone(),
+            Error::Stdout { detail, .. } => detail.clone(),
             Error::Interrupted => "Interrupted".into(),
             Error::CommandNotFound { .. } => "command not found".into(),
             Error::CannotExecute { err, .. } => format!("cannot execute: {}", strerror(err)),
@@ -306,6 +294,20 @@ impl Error {
             Error::AppendSymlink { .. } => {
                 "is a symbolic link; --append with --no-follow would replace it".into()
             }
+            Error::NotAFileName { .. } => "not a file name".into(),
+            Error::NoFreeBackupName { stamp, .. } => format!("no free backup name for {stamp}"),
+            Error::LockNameTooLong { len, max, .. } => {
+                format!(
+                    "lock file name too long ({len} bytes; the file system allows {max} at most)"
+                )
+            }
+            Error::BadFd { .. } => "not an open file descriptor".into(),
+            Error::LinkDir { .. } => "not a directory".into(),
+            Error::NotALink { .. } => "exists and is not a symbolic link; not replaced".into(),
+            Error::LinkElsewhere { old, want, .. } => {
+                format!("is a symbolic link to {old}, not to {want}")
+            }
+            Error::LinksFailed => "some links were not made (see above)".into(),
         }
     }
 
@@ -320,7 +322,7 @@ impl Error {
     /// A remedy, where one is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Other { hint, .. } | Error::Stdout { hint, .. } => hint.clone(),
+            Error::Stdout { hint, .. } => hint.clone(),
             Error::Io { hint: Some(h), .. } => Some(h.clone()),
             Error::Io { err, .. } => errno_hint(err).map(str::to_string),
             Error::NoInput => Some(
@@ -365,6 +367,20 @@ impl Error {
             Error::AppendSymlink { .. } => {
                 Some("Drop --no-follow to append to the file the link points to".into())
             }
+            Error::LockNameTooLong { .. } => {
+                Some("Use a shorter file name, or --lock-file PATH to lock another file".into())
+            }
+            Error::BadFd { fd, .. } => Some(format!(
+                "Open it first: exec {fd}>FILE, or ( awrite-lock -n {fd} || exit 1; ... ) {fd}>FILE"
+            )),
+            Error::LinkDir { .. } => Some(
+                "Create it first (mkdir -p), or leave DIR out to link next to the binary".into(),
+            ),
+            Error::NotALink { .. } => Some(
+                "Remove it yourself if it is an old copy of awrite: --install-links replaces symbolic links only"
+                    .into(),
+            ),
+            Error::LinkElsewhere { .. } => Some("Use --install-links -f to replace it".into()),
             _ => None,
         }
     }
@@ -491,6 +507,5 @@ mod tests {
         let gone = Error::CommandNotFound { prog: "c".into() };
         assert_eq!(gone.target(), None);
         assert_eq!(Error::Interrupted.exit_code(), 3);
-        assert_eq!(Error::other("a", "b").with_code(7).exit_code(), 7);
     }
 }

@@ -24,7 +24,8 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::lock::{self, Kind, Wait};
 use crate::sys::{self, Errno, LockOp};
-use crate::{commit, exec, log};
+use crate::target::Target;
+use crate::{exec, log};
 
 /// Where the lock for `target` lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,15 +71,11 @@ pub fn lock_paths(target: &Path, lock_file: Option<&Path>) -> Result<LockPaths> 
             lock_file: target.to_path_buf(),
         });
     }
-    let t = commit::resolve(target, true)?;
-    let lock_file = match lock_file {
-        Some(l) => l.to_path_buf(),
-        None => lock::default_path(&t.real),
-    };
+    let t = Target::resolve(target, true, lock_file)?;
     Ok(LockPaths {
         shown,
         target: t.real,
-        lock_file,
+        lock_file: t.lock,
     })
 }
 
@@ -102,9 +99,10 @@ fn fd_path(fd: RawFd) -> Option<String> {
 
 fn fd_error(fd: RawFd, e: Errno) -> Error {
     if e == Errno::EBADF {
-        return Error::other(format!("fd {fd}"), "not an open file descriptor").with_hint(format!(
-            "Open it first: exec {fd}>FILE, or ( awrite-lock -n {fd} || exit 1; ... ) {fd}>FILE"
-        ));
+        return Error::BadFd {
+            target: format!("fd {fd}"),
+            fd,
+        };
     }
     Error::io_op(format!("fd {fd}"), "flock", std::io::Error::from(e))
 }

@@ -1,7 +1,8 @@
 //! awrite: atomic, locked file writes for shell scripts.
 //!
 //! The applets in `applets/` parse arguments and call into these modules:
-//! `lock` (flock protocol), `commit` (temp file, fsync, rename), `write`
+//! `target` (FILE resolved, its lock path), `lock` (flock protocol),
+//! `commit` (temp file, fsync, rename), `write`
 //! (the awrite operation), `backup` (naming, link-or-copy backups), `exec`
 //! (awrite-lock's child), `housekeep` + `walk` (debris cleaning),
 //! `signals` (cleanup on SIGINT/TERM/HUP), `log` (text or JSON on stderr),
@@ -22,5 +23,6 @@ pub mod out;
 pub mod progress;
 pub mod signals;
 pub mod sys;
+pub mod target;
 pub mod walk;
 pub mod write;

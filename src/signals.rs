@@ -71,19 +71,60 @@ impl Owned {
     }
 }
 
-/// A lock file we hold exclusively and mean to delete, with the descriptor
-/// that holds it (open until the entry is removed, see `lock::Lock`).
-#[derive(Clone, Debug)]
-pub struct HeldLock {
-    pub file: Owned,
-    pub fd: RawFd,
+/// What the signal cleanup does with a registered file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A temp file (or temp link) of ours: unlinked while its name still
+    /// names our inode.
+    Temp,
+    /// A lock file we hold exclusively through `fd` and mean to delete:
+    /// unlinked only under the rules of `lock::deletable` (`fd` stays open
+    /// until the entry is gone, see `lock::Lock`).
+    Lock { fd: RawFd },
+}
+
+struct Entry {
+    token: u64,
+    file: Owned,
+    kind: Kind,
+}
+
+/// The handle of a registered file. While it lives, a signal removes the
+/// file (per its `Kind`); `commit` ends that under the registry guard held
+/// across the step that made the file no longer ours to remove (the
+/// rename into place, the unlink); dropping it unregisters too.
+///
+/// Its `Drop` takes the registry lock: a handle must not be dropped while
+/// its thread holds the guard (use `commit` then).
+#[must_use = "dropping the handle unregisters the file at once"]
+#[derive(Debug)]
+pub struct Cleanup {
+    token: u64,
+    /// Still registered (not committed).
+    live: bool,
+}
+
+impl Cleanup {
+    /// The file is no longer ours to clean up: call under the guard held
+    /// across the operation that made it so.
+    pub fn commit(mut self, reg: &mut Registry) {
+        reg.remove(self.token);
+        self.live = false;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.live {
+            registry().remove(self.token);
+        }
+    }
 }
 
 pub struct Registry {
-    /// Temp files to unlink on a signal.
-    temps: Vec<Owned>,
-    /// Lock files we hold and would delete on exit.
-    locks: Vec<HeldLock>,
+    /// What to remove on a signal (temp files, lock files we hold).
+    entries: Vec<Entry>,
+    next_token: u64,
     /// A running child: signals go to it instead of ending us
     /// (`spawn_forwarding` / `forwarding_ended`).
     child: Option<i32>,
@@ -96,17 +137,17 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn add_temp(&mut self, t: Owned) {
-        self.temps.push(t);
+    /// Register `file` for removal on a signal. Call under the guard held
+    /// across the operation that created (or took) it, so no signal falls
+    /// between the two.
+    pub fn register(&mut self, file: Owned, kind: Kind) -> Cleanup {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.entries.push(Entry { token, file, kind });
+        Cleanup { token, live: true }
     }
-    pub fn forget_temp(&mut self, path: &Path) {
-        self.temps.retain(|t| t.path != path);
-    }
-    pub fn add_lock(&mut self, l: HeldLock) {
-        self.locks.push(l);
-    }
-    pub fn forget_lock(&mut self, fd: RawFd) {
-        self.locks.retain(|l| l.fd != fd);
+    fn remove(&mut self, token: u64) {
+        self.entries.retain(|e| e.token != token);
     }
     /// Call under the same guard as the rename that replaced the target.
     pub fn mark_replaced(&mut self) {
@@ -119,8 +160,8 @@ impl Registry {
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    temps: Vec::new(),
-    locks: Vec::new(),
+    entries: Vec::new(),
+    next_token: 0,
     child: None,
     forwarded: None,
     replaced: false,
@@ -258,17 +299,21 @@ fn act(reg: &mut Registry, sig: i32, from_terminal: bool) {
 }
 
 fn cleanup(reg: &mut Registry) {
-    for t in reg.temps.drain(..) {
-        if t.still_ours() {
-            let _ = std::fs::remove_file(&t.path);
-        }
-    }
-    for l in reg.locks.drain(..) {
-        // The same rules as a normal release (CONTRACT 12); we still hold
-        // the lock through `fd`, the main thread cannot close it while we
-        // hold the registry.
-        if crate::lock::deletable(l.fd, &l.file).is_ok() {
-            let _ = std::fs::remove_file(&l.file.path);
+    for e in reg.entries.drain(..) {
+        match e.kind {
+            Kind::Temp => {
+                if e.file.still_ours() {
+                    let _ = std::fs::remove_file(&e.file.path);
+                }
+            }
+            // The same rules as a normal release (CONTRACT 12); we still
+            // hold the lock through `fd`, the main thread cannot close it
+            // while we hold the registry.
+            Kind::Lock { fd } => {
+                if crate::lock::deletable(fd, &e.file).is_ok() {
+                    let _ = std::fs::remove_file(&e.file.path);
+                }
+            }
         }
     }
 }

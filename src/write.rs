@@ -12,10 +12,11 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::commit::{self, Meta, Place, Target, TempFile, EARLY_SYNC_MIN};
+use crate::commit::{self, Meta, Place, TempFile, EARLY_SYNC_MIN};
 use crate::error::{Error, Result};
 use crate::meta::Preserve;
 use crate::progress::{self, Progress};
+use crate::target::Target;
 use crate::{backup, lock, log, signals, sys};
 
 mod validate;
@@ -145,6 +146,7 @@ fn final_meta(opts: &Options, target: &Target) -> Meta {
         explicit,
         keep: opts.keep,
         umask,
+        owner: target.existing.as_ref().map(|m| (m.uid(), m.gid())),
     }
 }
 
@@ -171,7 +173,8 @@ fn dir_refused(e: &Error) -> bool {
 /// puts it in $TMPDIR and the commit writes in place. Without the option
 /// the error names it.
 fn create_temp(opts: &Options, target: &Target, meta: &Meta) -> Result<(TempFile, Place)> {
-    match TempFile::create(target, meta) {
+    let shown = target.display();
+    match TempFile::create(&target.dir, &target.name, &shown, meta) {
         Ok(t) => Ok((t, placement(opts))),
         Err(e) if dir_refused(&e) && target.existing.is_some() && !opts.no_clobber => {
             if !opts.in_place_fallback {
@@ -182,26 +185,17 @@ fn create_temp(opts: &Options, target: &Target, meta: &Meta) -> Result<(TempFile
                     target.display()
                 )));
             }
-            let scratch = Target {
-                given: target.given.clone(),
-                real: target.real.clone(),
-                dir: std::env::temp_dir(),
-                name: target.name.clone(),
-                existing: None,
-            };
+            let scratch = std::env::temp_dir();
             log::debug(
                 &format!(
-                    "{} cannot hold a temp file; collecting the input in {} to write {} in place",
+                    "{} cannot hold a temp file; collecting the input in {} to write {shown} in place",
                     target.dir.display(),
-                    scratch.dir.display(),
-                    target.display()
+                    scratch.display(),
                 ),
-                &[("target", json!(target.display()))],
+                &[("target", json!(shown))],
             );
-            Ok((
-                TempFile::create(&scratch, &Meta::scratch())?,
-                Place::InPlace,
-            ))
+            let tmp = TempFile::create(&scratch, &target.name, &shown, &Meta::scratch())?;
+            Ok((tmp, Place::InPlace))
         }
         Err(e) => Err(e),
     }
@@ -302,7 +296,7 @@ fn read_bounded(input: &Input, buf: &mut Vec<u8>, name: &str) -> Result<bool> {
 
 pub fn run(opts: &Options) -> Result<()> {
     let mut input = Input::open(opts.input.as_ref(), opts.progress)?;
-    let mut target = commit::resolve(&opts.target, opts.follow)?;
+    let mut target = Target::resolve(&opts.target, opts.follow, opts.lock_file.as_deref())?;
     target.check_writable()?;
     let shown = target.display();
     if target.real != target.given {
@@ -327,15 +321,11 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     refuse_existing(opts, &target)?;
     let meta = final_meta(opts, &target);
-    let lock_path = opts
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| lock::default_path(&target.real));
     if opts.lock_file.is_some() {
-        lock::refuse_target_as_lock(&shown, &target.real, &lock_path)?;
+        lock::refuse_target_as_lock(&target)?;
     }
     if opts.append {
-        return append::run(opts, &mut input, &target, &lock_path);
+        return append::run(opts, &mut input, &mut target);
     }
 
     // A regular file as input (`--input FILE`, or stdin redirected from
@@ -360,7 +350,7 @@ pub fn run(opts: &Options) -> Result<()> {
             return Err(Error::NoInput);
         }
         let (mut tmp, place) = create_temp(opts, &target, &meta)?;
-        tmp.write_all(&buf, &target)?;
+        tmp.write_all(&buf)?;
         let mut n = buf.len() as u64;
         drop(buf);
         if !eof {
@@ -380,10 +370,10 @@ pub fn run(opts: &Options) -> Result<()> {
         if bytes > EARLY_SYNC_MIN {
             signals::arm(); // a long fsync ahead: act on signals at once
         }
-        tmp.sync_early(&target, bytes)?;
+        tmp.sync_early(bytes)?;
     }
     input.waiting_for_lock();
-    let held = lock::acquire(&shown, &target.real, &lock_path, &opts.lock)
+    let held = lock::acquire(&shown, &target.real, &target.lock, &opts.lock)
         .map_err(|e| lock_hint(opts, place, e))?;
     input.done();
     if target.restat()? {
@@ -397,19 +387,19 @@ pub fn run(opts: &Options) -> Result<()> {
             &[("target", json!(shown))],
         );
         if place != Place::InPlace {
-            tmp.set_meta(&target, &final_meta(opts, &target))?;
+            tmp.set_meta(&final_meta(opts, &target))?;
         }
     }
     let meta = final_meta(opts, &target);
     if place == Place::InPlace {
         // The scratch file is not the new inode: the target keeps its own.
     } else if target.existing.is_some() {
-        tmp.keep_xattrs(&target.real, &meta, opts.durable, &shown)?;
+        tmp.keep_xattrs(&target.real, &meta, opts.durable)?;
     }
     if opts.if_changed && !changes(opts, &tmp, &target, place, bytes)? {
         drop(tmp);
         drop(held);
-        unchanged(&shown, bytes, &lock_path);
+        unchanged(&shown, bytes, &target.lock);
         return Ok(());
     }
     if let Some(cmd) = &opts.validate {
@@ -435,7 +425,7 @@ pub fn run(opts: &Options) -> Result<()> {
         &shown,
         bytes,
         None,
-        &lock_path,
+        &target.lock,
         true,
     );
     Ok(())

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::commit::{Place, Target};
+use crate::commit::Place;
 use crate::error::{Error, Result};
 use crate::meta::Preserve;
 use crate::names::{self};
+use crate::target::Target;
 use crate::{lock, log, signals};
 
 use super::place::{clone_or_copy, copy_temp, open_source, same_inode};
@@ -141,14 +142,13 @@ pub fn restore(
     target: &Target,
     opts: &Options,
     from: Option<&Path>,
-    lock_path: &Path,
     lock: &lock::Options,
 ) -> Result<PathBuf> {
     let shown = target.display();
     let from = from.map(|f| check_from(target, opts, f)).transpose()?;
     target.check_writable()?;
-    lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
-    let held = lock::acquire(&shown, &target.real, lock_path, lock)?;
+    lock::refuse_target_as_lock(target)?;
+    let held = lock::acquire(&shown, &target.real, &target.lock, lock)?;
     // Chosen under the lock, so a concurrent backup cannot slip in between.
     let chosen = match from {
         Some(f) => f,
@@ -157,8 +157,8 @@ pub fn restore(
     let (src, meta) = open_source(&chosen, &chosen.display().to_string())?;
     let mut tmp = copy_temp(
         &target.dir,
-        target.given.clone(),
-        target.name.clone(),
+        &target.given,
+        &target.name,
         &chosen,
         &meta,
         None,
@@ -167,7 +167,7 @@ pub fn restore(
     )?;
     let bytes = meta.len();
     clone_or_copy(&src, tmp.file()).map_err(|e| Error::io(&shown, e))?;
-    tmp.sync_named(target)?;
+    tmp.sync_named()?;
     tmp.commit(target, true, Place::Rename)?;
     drop(held);
     signals::note_pending(&shown);

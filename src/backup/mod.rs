@@ -17,14 +17,14 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::commit::Target;
 use crate::error::{Error, Result};
 use crate::meta::{Keep, Preserve};
 use crate::names::{self, BadSuffix};
+use crate::target::Target;
 use crate::{lock, log};
 
 mod list;
@@ -263,19 +263,14 @@ pub fn before_replace(
 }
 
 /// `awrite-backup FILE`: an independent copy now, under FILE's lock.
-pub fn make(
-    target: &Target,
-    opts: &Options,
-    lock_path: &Path,
-    lock: &lock::Options,
-) -> Result<Made> {
+pub fn make(target: &Target, opts: &Options, lock: &lock::Options) -> Result<Made> {
     let shown = target.display();
     if target.existing.is_none() {
         return Err(Error::NothingToBackUp { path: shown });
     }
-    lock::refuse_target_as_lock(&shown, &target.real, lock_path)?;
+    lock::refuse_target_as_lock(target)?;
     let dir = backup_dir(target, opts)?;
-    let held = lock::acquire(&shown, &target.real, lock_path, lock)?;
+    let held = lock::acquire(&shown, &target.real, &target.lock, lock)?;
     let made = by_copy(target, opts, &dir, Preserve::default(), true)?;
     drop(held);
     log_made(target, &made);

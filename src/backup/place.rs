@@ -3,7 +3,7 @@
 //! or an independent copy (reflink or plain copy into a temp file, then a
 //! rename or an exclusive link to the backup name).
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::commit::{self, Meta, Target, TempFile};
+use crate::commit::{self, Meta, TempFile};
 use crate::error::{Error, Result};
 use crate::meta::Preserve;
 use crate::names::{self};
 use crate::sys::{self, Errno};
+use crate::target::Target;
 use crate::{log, signals};
 
 use super::{join, plain_name, Made, Method, Options};
@@ -36,7 +37,8 @@ pub(super) fn sync_dir(dir: &Path, durable: bool) -> Result<()> {
 /// has been renamed into place.
 struct LinkTemp {
     path: PathBuf,
-    armed: bool,
+    /// Its registration, until the rename (`None`: nothing to remove).
+    cleanup: Option<signals::Cleanup>,
     /// A shared flock on the linked inode while the temp name exists: by
     /// the awrite convention, a temp file under flock is a write in
     /// progress, not debris for `awrite-housekeep --clean-temps` (the link
@@ -60,10 +62,10 @@ fn marker(path: &Path) -> Option<File> {
 
 impl Drop for LinkTemp {
     fn drop(&mut self) {
-        if self.armed {
+        if let Some(c) = self.cleanup.take() {
             let mut reg = signals::registry();
             let _ = std::fs::remove_file(&self.path);
-            reg.forget_temp(&self.path);
+            c.commit(&mut reg);
         }
     }
 }
@@ -110,10 +112,10 @@ fn place_stamped(
             Err(e) => return Err(Error::io_op(dest.display(), "cannot create backup", e)),
         }
     }
-    Err(Error::other(
-        target.display(),
-        format!("no free backup name for {stamp}"),
-    ))
+    Err(Error::NoFreeBackupName {
+        target: target.display(),
+        stamp,
+    })
 }
 
 /// Back up the current `target` by hard link. `Ok(None)`: linking is
@@ -162,13 +164,18 @@ pub(super) fn by_link(
         let path = dir.join(names::temp_name(&plain_name(target, &opts.suffix)));
         match std::fs::hard_link(&target.real, &path) {
             Ok(()) => {
-                if let Ok(m) = std::fs::symlink_metadata(&path) {
-                    reg.add_temp(signals::Owned::new(&path, &m));
-                }
+                let m = match std::fs::symlink_metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&path);
+                        return Err(Error::io_op(dest.display(), "cannot create backup", e));
+                    }
+                };
+                let cleanup = reg.register(signals::Owned::new(&path, &m), signals::Kind::Temp);
                 let _marker = marker(&path);
                 break LinkTemp {
                     path,
-                    armed: true,
+                    cleanup: Some(cleanup),
                     _marker,
                 };
             }
@@ -192,8 +199,9 @@ pub(super) fn by_link(
         let mut reg = signals::registry();
         std::fs::rename(&tmp.path, &dest)
             .map_err(|e| Error::io_op(dest.display(), "cannot create backup", e))?;
-        tmp.armed = false;
-        reg.forget_temp(&tmp.path);
+        if let Some(c) = tmp.cleanup.take() {
+            c.commit(&mut reg);
+        }
     }
     sync_dir(dir, durable)?;
     Ok(Some(dest))
@@ -230,29 +238,23 @@ pub(super) fn clone_or_copy(src: &File, dst: &mut File) -> io::Result<Method> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn copy_temp(
     dir: &Path,
-    shown: PathBuf,
-    name: OsString,
+    shown: &Path,
+    name: &OsStr,
     src: &Path,
     src_meta: &Metadata,
     mode: Option<u32>,
     keep: Preserve,
     durable: bool,
 ) -> Result<TempFile> {
-    let fake = Target {
-        given: shown,
-        real: dir.join(&name),
-        dir: dir.to_path_buf(),
-        name,
-        existing: Some(src_meta.clone()),
-    };
     let meta = Meta {
         mode: mode.unwrap_or(src_meta.mode() & 0o7777),
         explicit: mode.is_some(),
         keep,
         umask: false,
+        owner: Some((src_meta.uid(), src_meta.gid())),
     };
-    let mut tmp = TempFile::create(&fake, &meta)?;
-    tmp.keep_xattrs(src, &meta, durable, &fake.display())?;
+    let mut tmp = TempFile::create(dir, name, &shown.display().to_string(), &meta)?;
+    tmp.keep_xattrs(src, &meta, durable)?;
     Ok(tmp)
 }
 
@@ -285,8 +287,8 @@ pub(super) fn by_copy(
     let dest = join(target, opts, &name);
     let mut tmp = copy_temp(
         dir,
-        dest.clone(),
-        name.clone(),
+        &dest,
+        &name,
         &target.real,
         &meta,
         opts.mode,
@@ -298,23 +300,16 @@ pub(super) fn by_copy(
     keep_times(tmp.file(), &meta)
         .map_err(|e| Error::io_op(&shown, "cannot set backup times", e))?;
     if durable {
-        tmp.sync_named(target)?;
+        tmp.sync_named()?;
     }
     let path = if opts.timestamp {
-        let named = tmp.name_synced(target, durable)?.to_path_buf();
+        let named = tmp.name_synced(durable)?.to_path_buf();
         let p = place_stamped(&named, target, opts, true)?;
         drop(tmp); // the temp name goes; the backup name keeps the inode
         sync_dir(dir, durable)?;
         p
     } else {
-        let fake = Target {
-            given: dest.clone(),
-            real: dest.clone(),
-            dir: dir.to_path_buf(),
-            name,
-            existing: None,
-        };
-        tmp.commit_copy(&fake, durable)?;
+        tmp.commit_copy(&dest, durable)?;
         dest
     };
     Ok(Made {

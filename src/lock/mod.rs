@@ -38,8 +38,9 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::log;
-use crate::signals::{self, HeldLock, Owned};
+use crate::signals::{self, Cleanup, Owned};
 use crate::sys::{self, Errno, LockOp};
+use crate::target::Target;
 
 mod inherit;
 mod open;
@@ -116,12 +117,12 @@ fn names_target(target_real: &Path, lock_path: &Path) -> bool {
 /// `awrite --lock-file FILE FILE` (and awrite-backup): refused, since the
 /// rename that replaces FILE would replace the lock file with it, and the
 /// next writer would lock a different inode.
-pub fn refuse_target_as_lock(target: &str, target_real: &Path, lock_path: &Path) -> Result<()> {
-    if names_target(target_real, lock_path) {
+pub fn refuse_target_as_lock(target: &Target) -> Result<()> {
+    if names_target(&target.real, &target.lock) {
         return Err(Error::LockIsTarget {
-            target: target.into(),
-            lock: lock_path.display().to_string(),
-            default: default_path(target_real).display().to_string(),
+            target: target.display(),
+            lock: target.lock.display().to_string(),
+            default: default_path(&target.real).display().to_string(),
         });
     }
     Ok(())
@@ -139,6 +140,9 @@ pub struct Lock {
     /// Why the lock file stays at release; `None`: delete it if
     /// `deletable` agrees then.
     keep: Option<String>,
+    /// The lock file's registration for removal on a signal (an exclusive
+    /// lock whose file is to be deleted).
+    cleanup: Option<Cleanup>,
     waited: Duration,
 }
 
@@ -188,9 +192,7 @@ impl Lock {
         if self.keep.is_some() || self.file.is_none() {
             return;
         }
-        if let Some(f) = &self.file {
-            signals::registry().forget_lock(f.as_raw_fd());
-        }
+        self.cleanup = None; // a signal must leave it too
         log::info(
             &format!("Keeping lock file {}: {why}", self.path.display()),
             &[("lock_file", json!(self.path.display().to_string()))],
@@ -212,7 +214,9 @@ impl Lock {
         // Held across the unlink: the signal cleanup cannot act on this
         // lock file at the same time.
         let mut reg = signals::registry();
-        reg.forget_lock(fd);
+        if let Some(c) = self.cleanup.take() {
+            c.commit(&mut reg);
+        }
         let verdict = match &self.keep {
             Some(_) => None,
             // A shared holder deletes the file only if nobody else holds it.
@@ -293,6 +297,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
             id,
             kind: opts.kind,
             keep: Some("inherited".into()),
+            cleanup: None,
             waited: Duration::ZERO,
         });
     }
@@ -389,15 +394,14 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
         // readers still hold (and a writer would then lock a fresh inode
         // beside them): a shared lock file is left behind on a signal
         // instead; release() deletes it when it is safe.
-        if keep.is_none() && opts.kind == Kind::Exclusive {
-            signals::registry().add_lock(HeldLock {
-                file: Owned {
-                    path: lock_path.to_path_buf(),
-                    id,
-                },
-                fd: file.as_raw_fd(),
-            });
-        }
+        let cleanup = (keep.is_none() && opts.kind == Kind::Exclusive).then(|| {
+            let owned = Owned {
+                path: lock_path.to_path_buf(),
+                id,
+            };
+            let fd = file.as_raw_fd();
+            signals::registry().register(owned, signals::Kind::Lock { fd })
+        });
         let waited = start.elapsed();
         let ms = waited.as_millis() as u64;
         let fields = [
@@ -420,6 +424,7 @@ pub fn acquire(target: &str, target_path: &Path, lock_path: &Path, opts: &Option
             id,
             kind: opts.kind,
             keep,
+            cleanup,
             waited,
         });
     }

@@ -79,14 +79,11 @@ fn open_error(path: &Path, e: io::Error) -> Error {
         // fits, its lock file does not. No hashed short name instead: flock(1)
         // users lock FILE.lock by that name, and must meet the same lock.
         let len = path.file_name().map_or(0, |n| n.len());
-        return Error::other(
-            path.display(),
-            format!(
-                "lock file name too long ({len} bytes; the file system allows {} at most)",
-                crate::names::NAME_MAX
-            ),
-        )
-        .with_hint("Use a shorter file name, or --lock-file PATH to lock another file");
+        return Error::LockNameTooLong {
+            path: path.display().to_string(),
+            len,
+            max: crate::names::NAME_MAX,
+        };
     }
     Error::io_op(path.display(), "cannot open lock file", e)
 }

@@ -16,11 +16,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 use super::{copy_rest, input_name, read_bounded, Input, Options};
-use crate::commit::{Meta, Place, Placed, Target, TempFile};
+use crate::commit::{Meta, Place, Placed, TempFile};
 use crate::error::{Error, Result};
+use crate::target::Target;
 use crate::{lock, log, sys};
 
 /// The input, read before the lock is taken.
@@ -44,12 +44,17 @@ fn read_input(opts: &Options, input: &Input, target: &Target) -> Result<Data> {
         return Ok(Data::Memory(buf));
     }
     // Same naming and cleanup as the real temp file; never renamed.
-    let mut spill = TempFile::create(target, &Meta::scratch())?;
+    let mut spill = TempFile::create(
+        &target.dir,
+        &target.name,
+        &target.display(),
+        &Meta::scratch(),
+    )?;
     log::debug(
         "Input exceeds the in-memory limit; spilling to a temp file",
         &[("temp_file", spill.json_path())],
     );
-    spill.write_all(&buf, target)?;
+    spill.write_all(&buf)?;
     let n = buf.len() as u64 + copy_rest(input, &mut spill, target, false)?;
     spill
         .file()
@@ -83,35 +88,25 @@ fn open_old(target: &Target) -> Result<Option<File>> {
     }
 }
 
-pub(super) fn run(
-    opts: &Options,
-    input: &mut Input,
-    target: &Target,
-    lock_path: &Path,
-) -> Result<()> {
+pub(super) fn run(opts: &Options, input: &mut Input, target: &mut Target) -> Result<()> {
     let shown = target.display();
     let data = read_input(opts, input, target)?;
     if data.len() == 0 && !opts.allow_empty {
         return Err(Error::NoInput);
     }
     input.waiting_for_lock();
-    let held = lock::acquire(&shown, &target.real, lock_path, &opts.lock)?;
+    let held = lock::acquire(&shown, &target.real, &target.lock, &opts.lock)?;
     input.done();
     let old = open_old(target)?;
     // Mode and owner come from the file as it is now, under the lock, not
     // from the stat taken before we waited.
-    let now = Target {
-        given: target.given.clone(),
-        real: target.real.clone(),
-        dir: target.dir.clone(),
-        name: target.name.clone(),
-        existing: match &old {
-            Some(f) => Some(f.metadata().map_err(|e| Error::io(&shown, e))?),
-            None => None,
-        },
+    target.existing = match &old {
+        Some(f) => Some(f.metadata().map_err(|e| Error::io(&shown, e))?),
+        None => None,
     };
-    let meta = super::final_meta(opts, &now);
-    let (mut tmp, place) = super::create_temp(opts, &now, &meta)?;
+    let now = &*target;
+    let meta = super::final_meta(opts, now);
+    let (mut tmp, place) = super::create_temp(opts, now, &meta)?;
     // Copying a large old file (and syncing it) takes a while: from here
     // signals are acted on at once, not at the commit (signals::arm).
     let old_len = now.existing.as_ref().map_or(0, |m| m.len());
@@ -124,36 +119,36 @@ pub(super) fn run(
     };
     let bytes = data.len();
     match data {
-        Data::Memory(buf) => tmp.write_all(&buf, &now)?,
+        Data::Memory(buf) => tmp.write_all(&buf)?,
         Data::Spilled(mut spill, _) => {
             io::copy(spill.file(), tmp.file()).map_err(|e| Error::io(&shown, e))?;
         }
     }
     if opts.durable {
-        tmp.sync_named(&now)?;
+        tmp.sync_named()?;
     }
     if place != Place::InPlace && now.existing.is_some() {
-        tmp.keep_xattrs(&now.real, &meta, opts.durable, &shown)?;
+        tmp.keep_xattrs(&now.real, &meta, opts.durable)?;
     }
     // Appending something always changes the file; appending nothing
     // (--allow-empty) changes it only if a --mode or owner change comes
     // with it.
-    if opts.if_changed && bytes == 0 && !super::changes(opts, &tmp, &now, place, old_bytes)? {
+    if opts.if_changed && bytes == 0 && !super::changes(opts, &tmp, now, place, old_bytes)? {
         drop(tmp);
         drop(held);
-        super::unchanged(&shown, 0, lock_path);
+        super::unchanged(&shown, 0, &now.lock);
         return Ok(());
     }
     if let Some(cmd) = &opts.validate {
-        super::validate::run(cmd, &mut tmp, &now, opts.durable)?;
+        super::validate::run(cmd, &mut tmp, now, opts.durable)?;
     }
     if let Some(b) = &opts.backup {
         // As in `write::run`: no hard-link backup of an inode written in place.
-        crate::backup::before_replace(&now, b, opts.keep, opts.durable, opts.in_place_fallback)?;
+        crate::backup::before_replace(now, b, opts.keep, opts.durable, opts.in_place_fallback)?;
     }
-    if tmp.commit(&now, opts.durable, place)? == Placed::InPlace {
+    if tmp.commit(now, opts.durable, place)? == Placed::InPlace {
         if let Some(m) = opts.mode {
-            crate::commit::chmod(&now, m)?;
+            crate::commit::chmod(now, m)?;
         }
     }
     drop(held);
@@ -164,7 +159,7 @@ pub(super) fn run(
         &shown,
         bytes,
         Some(new_size),
-        lock_path,
+        &now.lock,
         true,
     );
     Ok(())

@@ -18,8 +18,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::commit::{Target, TempFile};
+use crate::commit::TempFile;
 use crate::error::{Error, Result};
+use crate::target::Target;
 use crate::{exec, log, signals};
 
 /// A validator must name the file: one without `%s` would check something
@@ -42,7 +43,7 @@ pub fn shell_quote(s: &str) -> String {
 /// Run `cmd` on the temp file. `Ok` when it exits 0.
 pub fn run(cmd: &str, tmp: &mut TempFile, target: &Target, durable: bool) -> Result<()> {
     let shown = target.display();
-    let path = tmp.name_synced(target, durable)?.to_path_buf();
+    let path = tmp.name_synced(durable)?.to_path_buf();
     let line = cmd.replace("%s", &shell_quote(&path.to_string_lossy()));
     log::info(
         &format!("Validating {shown}: {line}"),
