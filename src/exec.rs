@@ -139,15 +139,7 @@ pub(crate) fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
 /// stderr are inherited. Returns when the command has ended. With
 /// `watch_descendants`, also tell whether processes it started remain.
 pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> Result<Outcome> {
-    let Some((prog, args)) = argv.split_first() else {
-        return Err(Error::Usage("no command given".into()));
-    };
-    let mut cmd = std::process::Command::new(prog);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    signals::restore_mask_on_exec(&mut cmd);
+    let (prog, mut cmd) = command(argv, env)?;
     // The command runs for as long as it likes: signals must be forwarded
     // to it from the moment it exists.
     signals::arm();
@@ -172,22 +164,32 @@ pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> 
     })
 }
 
+/// The command `argv` with `env` added, to be run with the signal mask
+/// the user gave us (not the one the handled signals are blocked with).
+fn command<'a>(
+    argv: &'a [String],
+    env: &[(&str, String)],
+) -> Result<(&'a str, std::process::Command)> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(Error::Usage("no command given".into()));
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    signals::restore_mask_on_exec(&mut cmd);
+    Ok((prog, cmd))
+}
+
 /// `--no-fork`: replace this process with the command (the lock stays
 /// with the inherited descriptor), after restoring the signal mask the user
 /// gave us. Returns only when exec failed (126/127).
 pub fn exec_in_place(argv: &[String], env: &[(&str, String)]) -> Error {
-    let Some((prog, args)) = argv.split_first() else {
-        return Error::Usage("no command given".into());
+    // exec() runs the mask-restoring hook in this process: from there to
+    // the exec, a signal kills us by default action (the command has not
+    // run, and the kernel releases the lock).
+    let (prog, mut cmd) = match command(argv, env) {
+        Ok(c) => c,
+        Err(e) => return e,
     };
-    let mut cmd = std::process::Command::new(prog);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // exec() runs the hook in this process: from there to the exec, a
-    // signal kills us by default action (the command has not run, and the
-    // kernel releases the lock).
-    signals::restore_mask_on_exec(&mut cmd);
     // A signal that arrived while no signal thread ran ends us here as it
     // would have on arrival (exit 3), not as a default action at exec.
     signals::checkpoint();

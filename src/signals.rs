@@ -369,3 +369,68 @@ pub fn restore_mask_on_exec(cmd: &mut std::process::Command) {
         sys::restore_mask_on_exec(cmd, set);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(token: u64) -> bool {
+        registry().entries.iter().any(|e| e.token == token)
+    }
+
+    fn owned(path: &Path) -> Owned {
+        Owned::new(path, &std::fs::symlink_metadata(path).unwrap())
+    }
+
+    /// A handle unregisters when dropped and when committed, and only
+    /// its own entry (other threads' tests register in the same registry).
+    #[test]
+    fn handles_unregister_exactly_their_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        let ca = registry().register(owned(&a), Kind::Temp);
+        let cb = registry().register(owned(&b), Kind::Temp);
+        let (ta, tb) = (ca.token, cb.token);
+        assert!(listed(ta) && listed(tb));
+        drop(ca);
+        assert!(!listed(ta) && listed(tb));
+        cb.commit(&mut registry());
+        assert!(!listed(tb));
+        // Neither unregistering touched the files.
+        assert!(a.exists() && b.exists());
+    }
+
+    /// The signal cleanup removes a registered temp name only while it
+    /// still names the inode we made: a file someone put there since (a
+    /// rename over it) is left alone. Running it twice changes nothing.
+    #[test]
+    fn cleanup_removes_only_what_is_still_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let (ours, swapped) = (d.path().join("ours"), d.path().join("swapped"));
+        std::fs::write(&ours, "").unwrap();
+        std::fs::write(&swapped, "mine").unwrap();
+        let mut reg = Registry {
+            entries: Vec::new(),
+            next_token: 0,
+            child: None,
+            forwarded: None,
+            replaced: false,
+            pending: None,
+        };
+        let c1 = reg.register(owned(&ours), Kind::Temp);
+        let c2 = reg.register(owned(&swapped), Kind::Temp);
+        let other = d.path().join("other");
+        std::fs::write(&other, "theirs").unwrap();
+        std::fs::rename(&other, &swapped).unwrap();
+        cleanup(&mut reg);
+        assert!(!ours.exists());
+        assert_eq!(std::fs::read(&swapped).unwrap(), b"theirs");
+        cleanup(&mut reg);
+        assert_eq!(std::fs::read(&swapped).unwrap(), b"theirs");
+        // The handles belong to the local registry: commit them there.
+        c1.commit(&mut reg);
+        c2.commit(&mut reg);
+    }
+}

@@ -85,17 +85,15 @@ mod os {
     use libc::{c_char, c_int, c_void, size_t, ssize_t};
     use nix::libc;
 
+    /// A C string argument (path or attribute name).
+    type Str = *const c_char;
+
     #[cfg(any(target_os = "linux", target_os = "android"))]
     unsafe fn raw_list(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t {
         libc::llistxattr(p, buf, len)
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    unsafe fn raw_get(
-        p: *const c_char,
-        n: *const c_char,
-        buf: *mut c_void,
-        len: size_t,
-    ) -> ssize_t {
+    unsafe fn raw_get(p: Str, n: Str, buf: *mut c_void, len: size_t) -> ssize_t {
         libc::lgetxattr(p, n, buf, len)
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -108,12 +106,7 @@ mod os {
         libc::listxattr(p, buf, len, libc::XATTR_NOFOLLOW)
     }
     #[cfg(target_vendor = "apple")]
-    unsafe fn raw_get(
-        p: *const c_char,
-        n: *const c_char,
-        buf: *mut c_void,
-        len: size_t,
-    ) -> ssize_t {
+    unsafe fn raw_get(p: Str, n: Str, buf: *mut c_void, len: size_t) -> ssize_t {
         libc::getxattr(p, n, buf, len, 0, libc::XATTR_NOFOLLOW)
     }
     #[cfg(target_vendor = "apple")]
