@@ -167,4 +167,13 @@ mod tests {
         let t = Target::resolve(&d.path().join("link"), true, Some(Path::new("/o.lock"))).unwrap();
         assert_eq!(t.lock, Path::new("/o.lock"));
     }
+
+    #[test]
+    fn refuses_what_it_cannot_replace() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Target::resolve(&d.path().join("gone/.."), true, None).unwrap_err();
+        assert!(matches!(e, Error::NotAFileName { .. }), "{e}");
+        let e = Target::resolve(d.path(), true, None).unwrap_err();
+        assert_eq!(e.errno(), Some(Errno::EISDIR as i32));
+    }
 }

@@ -136,8 +136,12 @@ impl TempFile {
         // permissions from the start: 0666 with the umask applied by the
         // kernel when that is the mode wanted, no umask read, no fchmod.
         let create_mode = if meta.umask { 0o666 } else { 0o600 };
-        let (file, path, cleanup) = match sys::unnamed_temp(dir, create_mode) {
-            Ok(Some(f)) => (f, None, None),
+        let (file, stat, path, cleanup) = match sys::unnamed_temp(dir, create_mode) {
+            Ok(Some(f)) => {
+                // Nothing to remove if this fails: the file has no name.
+                let stat = f.metadata().map_err(cannot)?;
+                (f, stat, None, None)
+            }
             Ok(None) => loop {
                 let path = dir.join(names::temp_name(base));
                 let mut reg = signals::registry();
@@ -152,7 +156,7 @@ impl TempFile {
                     Ok(f) => match f.metadata() {
                         Ok(m) => {
                             let c = reg.register(Owned::new(&path, &m), signals::Kind::Temp);
-                            break (f, Some(path), Some(c));
+                            break (f, m, Some(path), Some(c));
                         }
                         Err(e) => {
                             let _ = std::fs::remove_file(&path);
@@ -165,24 +169,21 @@ impl TempFile {
             },
             Err(e) => return Err(cannot(e)),
         };
+        // From here on, an error drops `tmp`, which removes a named file.
         let mut tmp = TempFile {
             file,
-            id: (0, 0),
+            id: (stat.dev(), stat.ino()),
             dir: dir.to_path_buf(),
             base: base.to_owned(),
             shown: shown.to_string(),
             path,
             cleanup,
-            owner: (0, 0),
+            owner: (stat.uid(), stat.gid()),
             owner_kept: true,
             setid_mode: None,
             mode: meta.mode,
             unsynced: false,
         };
-        // From here on, an error drops `tmp`, which removes a named file.
-        let stat = tmp.file.metadata().map_err(cannot)?;
-        tmp.id = (stat.dev(), stat.ino());
-        tmp.owner = (stat.uid(), stat.gid());
         // A live writer holds a flock on its temp file, so housekeeping can
         // tell an in-progress write from debris. Waiting, not a try: a named
         // temp file is visible before this call, and a housekeep probe
