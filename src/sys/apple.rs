@@ -11,7 +11,7 @@ use std::path::Path;
 
 use nix::libc;
 
-use super::unix::{errno, Errno};
+use super::unix::{done, errno, Errno};
 
 // clonefile(2) creates its destination; awrite copies into a temp file
 // that already has its final mode and owner, so macOS copies.
@@ -52,11 +52,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             libc::RENAME_EXCL,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    done(r)
 }
 
 pub fn become_subreaper() -> bool {

@@ -12,7 +12,7 @@ use std::path::Path;
 use nix::libc;
 use nix::sys::signal::SigSet;
 
-use super::unix::{errno, Errno};
+use super::unix::{done, errno, Errno};
 
 fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| super::error(Errno::EINVAL))
@@ -59,11 +59,7 @@ pub fn name_unnamed(file: &File, path: &Path) -> io::Result<()> {
             libc::AT_SYMLINK_FOLLOW,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    done(r)
 }
 
 pub fn sync(file: &File) -> io::Result<()> {
@@ -92,21 +88,13 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             libc::RENAME_NOREPLACE,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    done(r)
 }
 
 pub fn clone_into(src: &File, dst: &File) -> io::Result<()> {
     // SAFETY: ioctl(FICLONE) with two descriptors we own.
     let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE as _, src.as_raw_fd()) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    done(r)
 }
 
 pub fn lock_holder(dev: u64, ino: u64) -> Option<i32> {

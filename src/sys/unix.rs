@@ -46,6 +46,16 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// `Ok` for a C call's success (0), else its errno: for the calls that
+/// return nothing else (and `syscall(2)`, whose result is a long).
+pub(super) fn done(r: impl Into<i64>) -> io::Result<()> {
+    if r.into() < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockOp {
     Shared,
@@ -84,7 +94,7 @@ pub fn would_block(e: &io::Error) -> bool {
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     let flags = if on { libc::FD_CLOEXEC } else { 0 };
     // SAFETY: fcntl(F_SETFD) takes a number; a stale one is EBADF.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+    done(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) })
 }
 
 /// What awrite needs of a stat(2), the same on every platform.
@@ -208,7 +218,7 @@ pub fn openat(dirfd: Option<RawFd>, name: &OsStr, how: OpenAt) -> io::Result<Own
 pub fn unlinkat(dirfd: RawFd, name: &OsStr) -> io::Result<()> {
     let c = cstr(name.as_bytes())?;
     // SAFETY: a NUL-terminated name.
-    check(unsafe { libc::unlinkat(dirfd, c.as_ptr(), 0) }).map(drop)
+    done(unsafe { libc::unlinkat(dirfd, c.as_ptr(), 0) })
 }
 
 /// Standard input as a `File` (for metadata and kernel-side copies),
