@@ -137,6 +137,17 @@ pub struct Registry {
 }
 
 impl Registry {
+    const fn new() -> Registry {
+        Registry {
+            entries: Vec::new(),
+            next_token: 0,
+            child: None,
+            forwarded: None,
+            replaced: false,
+            pending: None,
+        }
+    }
+
     /// Register `file` for removal on a signal. Call under the guard held
     /// across the operation that created (or took) it, so no signal falls
     /// between the two.
@@ -159,14 +170,7 @@ impl Registry {
     }
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    entries: Vec::new(),
-    next_token: 0,
-    child: None,
-    forwarded: None,
-    replaced: false,
-    pending: None,
-});
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
 /// awrite's final JSON line carries `changed` (CONTRACT 16); the other
 /// applets' do not.
 static REPORT_CHANGED: AtomicBool = AtomicBool::new(false);
@@ -411,14 +415,7 @@ mod tests {
         let (ours, swapped) = (d.path().join("ours"), d.path().join("swapped"));
         std::fs::write(&ours, "").unwrap();
         std::fs::write(&swapped, "mine").unwrap();
-        let mut reg = Registry {
-            entries: Vec::new(),
-            next_token: 0,
-            child: None,
-            forwarded: None,
-            replaced: false,
-            pending: None,
-        };
+        let mut reg = Registry::new();
         let c1 = reg.register(owned(&ours), Kind::Temp);
         let c2 = reg.register(owned(&swapped), Kind::Temp);
         let other = d.path().join("other");
