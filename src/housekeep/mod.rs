@@ -19,7 +19,6 @@
 //! name compared with the file examined, and a path is printed only once
 //! its deletion happened (or, in a dry run, would have).
 
-use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -132,8 +131,9 @@ fn classify(name: &[u8], o: &Options) -> Option<Kind> {
     None
 }
 
-struct Candidate<'n> {
-    name: &'n OsStr,
+struct Candidate {
+    /// Its index in the directory's entries (which have its name).
+    entry: usize,
     kind: Kind,
     /// The examination's stat: of the name, or of `fd`.
     st: Stat,

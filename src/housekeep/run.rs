@@ -1,6 +1,7 @@
 //! One run: walk the tree, pick the candidates of each directory, apply
 //! --older-than and --keep-newest, delete, report.
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -45,9 +46,10 @@ struct Batch {
     guard: Option<MutexGuard<'static, signals::Registry>>,
 }
 
-/// A backup for `--keep-newest`: its original's name, its mtime, its
-/// stamp and its index among the candidates.
-type Ranked<'n> = (&'n [u8], (i64, i64), StampKey, usize);
+/// A backup for `--keep-newest`: the length of its original's name (a
+/// prefix of its own), its mtime, its stamp and its index among the
+/// candidates.
+type Ranked = (usize, (i64, i64), StampKey, usize);
 
 /// The run: walk, decide, delete, report.
 pub(super) struct Run<'a> {
@@ -57,6 +59,11 @@ pub(super) struct Run<'a> {
     batch: Option<Batch>,
     /// One record, being formatted.
     line: Vec<u8>,
+    /// Work space of `dir` and `kept_backups`, reused from one directory
+    /// to the next (musl's malloc maps and unmaps larger blocks each time).
+    cands: Vec<Candidate>,
+    ranked: Vec<Ranked>,
+    kept: Vec<bool>,
     /// Called with a directory (relative) once its files have been
     /// examined and before any of them is deleted: a test hook.
     pub(super) examined: &'a mut dyn FnMut(&Path),
@@ -79,6 +86,9 @@ impl<'a> Run<'a> {
             out,
             batch: batched.then(Batch::default),
             line: Vec::new(),
+            cands: Vec::new(),
+            ranked: Vec::new(),
+            kept: Vec::new(),
             examined,
             now,
             root_dev,
@@ -184,6 +194,7 @@ impl<'a> Run<'a> {
     fn record(
         &mut self,
         dir: &Path,
+        name: &OsStr,
         c: &Candidate,
         action: &str,
         holder: Option<i32>,
@@ -191,7 +202,7 @@ impl<'a> Run<'a> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         if self.o.json {
-            let path = dir.join(c.name);
+            let path = dir.join(name);
             let mut v = json!({
                 "path": path.to_string_lossy(),
                 "kind": c.kind.name(),
@@ -210,7 +221,7 @@ impl<'a> Run<'a> {
             if d.last().is_some_and(|&b| b != b'/') {
                 line.push(b'/');
             }
-            line.extend_from_slice(c.name.as_bytes());
+            line.extend_from_slice(name.as_bytes());
         }
         line.push(b'\n');
         let r = match self.batch.as_mut() {
@@ -295,13 +306,28 @@ impl<'a> Run<'a> {
 
     pub(super) fn dir(&mut self, dirfd: RawFd, rel: &Path, entries: &[walk::Entry]) -> Result<()> {
         let shown = self.shown(rel);
-        let mut cands = Vec::with_capacity(entries.len());
+        let mut cands = std::mem::take(&mut self.cands);
+        cands.clear();
+        let r = self.dir_with(dirfd, rel, &shown, entries, &mut cands);
+        cands.clear(); // closes the descriptors not used
+        self.cands = cands;
+        r
+    }
+
+    fn dir_with(
+        &mut self,
+        dirfd: RawFd,
+        rel: &Path,
+        shown: &Path,
+        entries: &[walk::Entry],
+        cands: &mut Vec<Candidate>,
+    ) -> Result<()> {
         let mut open_fds = 0;
-        for e in entries {
+        for (entry, e) in entries.iter().enumerate() {
             let Some(kind) = classify(e.name.as_bytes(), self.o) else {
                 continue;
             };
-            let Some((st, fd)) = self.examine(dirfd, &shown, e, kind, open_fds < FD_BUDGET)? else {
+            let Some((st, fd)) = self.examine(dirfd, shown, e, kind, open_fds < FD_BUDGET)? else {
                 continue;
             };
             // Symlinks, FIFOs..., lock files that are not awrite's and
@@ -319,7 +345,7 @@ impl<'a> Run<'a> {
             }
             let age = age_of(&st, self.now);
             let c = Candidate {
-                name: &e.name,
+                entry,
                 kind,
                 st,
                 fd,
@@ -334,16 +360,31 @@ impl<'a> Run<'a> {
             cands.push(c);
         }
         (self.examined)(rel);
-        let kept = self.kept_backups(&cands);
+        let mut kept = std::mem::take(&mut self.kept);
+        self.kept_backups(entries, cands, &mut kept);
+        let r = self.delete(dirfd, shown, entries, cands, &kept);
+        self.kept = kept;
+        r
+    }
+
+    fn delete(
+        &mut self,
+        dirfd: RawFd,
+        shown: &Path,
+        entries: &[walk::Entry],
+        cands: &mut [Candidate],
+        kept: &[bool],
+    ) -> Result<()> {
         for (i, c) in cands.iter_mut().enumerate() {
             if kept[i] || self.too_young(c) {
                 continue;
             }
+            let name = entries[c.entry].name.as_os_str();
             let outcome = match c.kind {
                 Kind::Lock | Kind::Temp => {
-                    locked_unlink(dirfd, c.name, c.kind, &c.st, c.fd.take(), self.o.dry_run)
+                    locked_unlink(dirfd, name, c.kind, &c.st, c.fd.take(), self.o.dry_run)
                 }
-                Kind::Backup => checked_unlink(dirfd, c.name, c.kind, &c.st, self.o.dry_run),
+                Kind::Backup => checked_unlink(dirfd, name, c.kind, &c.st, self.o.dry_run),
             };
             match outcome {
                 // Reported only now, after the unlink (or, in a dry run,
@@ -356,11 +397,11 @@ impl<'a> Run<'a> {
                     } else {
                         "deleted"
                     };
-                    self.record(&shown, c, action, None)?;
+                    self.record(shown, name, c, action, None)?;
                 }
                 Outcome::Held => {
                     self.sum.held += 1;
-                    let path = shown.join(c.name);
+                    let path = shown.join(name);
                     // /proc/locks is read whole for each lookup: only when
                     // the holder is shown.
                     let holder = if self.o.json || log::enabled(log::Level::Verbose) {
@@ -383,12 +424,12 @@ impl<'a> Run<'a> {
                         ],
                     );
                     if self.o.json {
-                        self.record(&shown, c, "skipped: held", holder.map(|h| h.0))?;
+                        self.record(shown, name, c, "skipped: held", holder.map(|h| h.0))?;
                     }
                 }
                 Outcome::Gone => {}
-                Outcome::Kept(k) => self.kept(&shown.join(c.name), c.kind, k)?,
-                Outcome::Failed(what, e) => self.warn(&shown.join(c.name), what, &e)?,
+                Outcome::Kept(k) => self.kept(&shown.join(name), c.kind, k)?,
+                Outcome::Failed(what, e) => self.warn(&shown.join(name), what, &e)?,
             }
         }
         Ok(())
@@ -397,40 +438,44 @@ impl<'a> Run<'a> {
     /// `--keep-newest N`: per original file, the N newest backups (by
     /// mtime; on a tie the later stamp, then the higher `-N`, then the
     /// later name counts as newer) are kept.
-    fn kept_backups(&self, cands: &[Candidate]) -> Vec<bool> {
-        let mut kept = vec![false; cands.len()];
+    fn kept_backups(&mut self, entries: &[walk::Entry], cands: &[Candidate], kept: &mut Vec<bool>) {
+        kept.clear();
+        kept.resize(cands.len(), false);
         let Some(n) = self.o.keep_newest else {
-            return kept;
+            return;
         };
         let suffix = self.o.backup_suffix.as_bytes();
+        let name = |i: usize| entries[cands[i].entry].name.as_bytes();
         // Every backup with its original and its sort key, each name taken
         // apart once; sorted by original, newest first within each.
-        let mut all: Vec<Ranked> = cands
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.kind == Kind::Backup)
-            .filter_map(|(i, c)| {
-                let name = c.name.as_bytes();
-                let orig = names::parse_backup(name, suffix)?.original;
-                Some((orig, c.st.mtime, stamp_key(name, suffix), i))
-            })
-            .collect();
+        let mut all = std::mem::take(&mut self.ranked);
+        all.clear();
+        all.extend(
+            cands
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.kind == Kind::Backup)
+                .filter_map(|(i, c)| {
+                    let orig = names::parse_backup(name(i), suffix)?.original.len();
+                    Some((orig, c.st.mtime, stamp_key(name(i), suffix), i))
+                }),
+        );
+        let orig = |r: &Ranked| &name(r.3)[..r.0];
         all.sort_unstable_by(|a, b| {
-            a.0.cmp(b.0)
-                .then_with(|| (b.1, &b.2, cands[b.3].name).cmp(&(a.1, &a.2, cands[a.3].name)))
+            orig(a)
+                .cmp(orig(b))
+                .then_with(|| (b.1, &b.2, name(b.3)).cmp(&(a.1, &a.2, name(a.3))))
         });
-        let mut group: &[u8] = b"";
         let mut taken = 0;
-        for (j, &(orig, _, _, i)) in all.iter().enumerate() {
-            if j == 0 || orig != group {
-                group = orig;
+        for (j, r) in all.iter().enumerate() {
+            if j == 0 || orig(r) != orig(&all[j - 1]) {
                 taken = 0;
             }
             if taken < n {
-                kept[i] = true;
+                kept[r.3] = true;
                 taken += 1;
             }
         }
-        kept
+        self.ranked = all;
     }
 }
