@@ -178,8 +178,6 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
-    // A run over a large tree takes seconds: signals are acted on at once.
-    awrite_lib::signals::arm();
     // On a pipe or a terminal, line by line: a reader that goes away
     // (`| head`) stops the run at once, so no deletion goes unreported,
     // and a reader sees each file as it goes. Into a regular file
@@ -192,6 +190,9 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
     // checked too, so nothing buffered can fail unseen.
     let stdout = std::io::stdout();
     let to_file = sys::fstat(1).is_ok_and(|st| st.is_file());
+    // A run over a large tree takes seconds: signals are acted on at once
+    // by the signal thread, or (batched) within a batch of files at the
+    // run's checkpoints, so that the batch is written first.
     let result = if to_file {
         // Stdout's own lock passes whole lines straight through.
         let mut w = stdout.lock();
@@ -200,6 +201,7 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
             Ok(sum)
         })
     } else {
+        awrite_lib::signals::arm();
         let mut lines = std::io::LineWriter::new(stdout.lock());
         housekeep::run(&opts, &mut lines).and_then(|sum| {
             out::flush(&mut lines)?;

@@ -116,6 +116,9 @@ impl<F: Fn(&OsStr) -> bool> Walk<F> {
     /// subdirectories in name order. The chain of descriptors from the
     /// root down stays open (one per level), as the caller's does.
     fn visit(&mut self, mut dir: Dir, rel: PathBuf) {
+        // A signal that is pending (no signal thread runs: housekeep's
+        // batched output) is acted on here, with nothing deleted yet.
+        crate::signals::checkpoint();
         let fd = dir.as_raw_fd();
         let mut files = std::mem::take(&mut self.scratch);
         let mut subdirs: Vec<std::ffi::CString> = Vec::new();

@@ -219,6 +219,7 @@ fn run_inner(
         if failed.as_ref().is_some_and(|f| rel.starts_with(f)) {
             continue;
         }
+        run.checkpoint()?;
         match stack.enter(rel) {
             Enter::Fd(fd) => run.dir(fd, rel, names)?,
             Enter::Skip => {}

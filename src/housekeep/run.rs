@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
 use std::time::Duration;
 
 use serde_json::json;
@@ -30,20 +29,24 @@ const BATCH_BYTES: usize = 4096;
 
 /// Records not yet written (`run_batched`).
 ///
-/// While any are pending the signal registry is held. The signal thread
-/// acts on SIGINT/TERM/HUP under that guard (signals.rs), so a signal
-/// that arrives in the middle of a batch is acted on (cleanup,
-/// `Interrupted`, exit 3) only once the batch has been written: no file
-/// whose deletion happened goes unreported, and stdout and stderr keep
-/// their order. The guard is dropped at every write of the batch and
-/// before any message on stderr, so the main thread never waits for a
-/// reader (stdout is a regular file here, stderr may be anything) while
-/// holding it; between two writes it only makes calls that end by
-/// themselves (openat, flock without waiting, fstat, unlinkat).
+/// No signal thread runs in a batched run (the applet does not arm it):
+/// SIGINT/TERM/HUP stay blocked and pending, and the run acts on them at
+/// `signals::checkpoint`, which the run reaches whenever nothing is
+/// pending: after each batch is written and between directories (the walk
+/// reaches one per directory too). So a signal ends the run (`Interrupted`,
+/// exit 3) within a batch of files, every deleted file reported and
+/// nothing deleted after its record. A signal thread could not do that: it
+/// would exit with the batch unwritten, and one that waited for the main
+/// thread (the registry's mutex) could wait the whole run, the main thread
+/// taking the mutex back first. Between two checkpoints the run only
+/// makes calls that end by themselves: stdout is a regular file, and
+/// openat, flock without waiting, fstat and unlinkat do not wait for
+/// anyone. (Unbatched, the signal thread acts at once; a signal landing
+/// between an unlink and its write then loses that one record: the write
+/// may wait for a reader, and the signal must not.)
 #[derive(Default)]
 struct Batch {
     buf: Vec<u8>,
-    guard: Option<MutexGuard<'static, signals::Registry>>,
 }
 
 /// A backup for `--keep-newest`: the length of its original's name (a
@@ -183,11 +186,21 @@ impl<'a> Run<'a> {
         // A record cut short counts as lost: its newline is in the rest.
         let lost = b.buf[off..].iter().filter(|&&c| c == b'\n').count();
         b.buf.clear();
-        b.guard = None;
         match failed {
-            None => Ok(()),
+            None => {
+                signals::checkpoint();
+                Ok(())
+            }
             Some(e) => Err(self.unreported(&e, lost)),
         }
+    }
+
+    /// Between directories: everything reported, then act on a signal
+    /// that is pending (see `Batch`).
+    pub(super) fn checkpoint(&mut self) -> Result<()> {
+        self.write_batch()?;
+        signals::checkpoint();
+        Ok(())
     }
 
     /// Print one affected file; an unwritable stdout stops the run.
@@ -226,9 +239,6 @@ impl<'a> Run<'a> {
         line.push(b'\n');
         let r = match self.batch.as_mut() {
             Some(b) => {
-                if b.guard.is_none() {
-                    b.guard = Some(signals::registry());
-                }
                 b.buf.extend_from_slice(&line);
                 if b.buf.len() >= BATCH_BYTES {
                     self.write_batch()
