@@ -5,7 +5,7 @@ use argh::{ArgsInfo, FromArgs};
 use awrite_lib::args::Spec;
 use awrite_lib::error::exit;
 use awrite_lib::housekeep::{self, check_suffix, parse_age};
-use awrite_lib::{log, out};
+use awrite_lib::{log, out, sys};
 
 use crate::common;
 use crate::help::Page;
@@ -178,18 +178,36 @@ pub fn main(applet: &str, args: &[String]) -> i32 {
         Ok(o) => o,
         Err(msg) => return common::usage(applet, args, &msg),
     };
-    // A run over a large tree takes seconds: signals are acted on at once.
-    awrite_lib::signals::arm();
-    // Line by line: a reader that goes away (`| head`) stops the run at
-    // once, so no deletion goes unreported. run() checks every write and
-    // its final flush (`Error: stdout: ...`, src/out.rs); flushing again
-    // here is checked too, so nothing buffered can fail unseen.
+    // On a pipe or a terminal, line by line: a reader that goes away
+    // (`| head`) stops the run at once, so no deletion goes unreported,
+    // and a reader sees each file as it goes. Into a regular file
+    // (`>log`, cron's usual), in batches of a page: nobody reads along,
+    // and one write per batch instead of one per file is a good part of
+    // the cost of a large run. Every record is still written before any
+    // later message, before the exit on a signal and at the end
+    // (housekeep::run_batched). run() checks every write and its final
+    // flush (`Error: stdout: ...`, src/out.rs); flushing again here is
+    // checked too, so nothing buffered can fail unseen.
     let stdout = std::io::stdout();
-    let mut lines = std::io::LineWriter::new(stdout.lock());
-    let result = housekeep::run(&opts, &mut lines).and_then(|sum| {
-        out::flush(&mut lines)?;
-        Ok(sum)
-    });
+    let to_file = sys::fstat(1).is_ok_and(|st| st.is_file());
+    // A run over a large tree takes seconds: signals are acted on at once
+    // by the signal thread, or (batched) within a batch of files at the
+    // run's checkpoints, so that the batch is written first.
+    let result = if to_file {
+        // Stdout's own lock passes whole lines straight through.
+        let mut w = stdout.lock();
+        housekeep::run_batched(&opts, &mut w).and_then(|sum| {
+            out::flush(&mut w)?;
+            Ok(sum)
+        })
+    } else {
+        awrite_lib::signals::arm();
+        let mut lines = std::io::LineWriter::new(stdout.lock());
+        housekeep::run(&opts, &mut lines).and_then(|sum| {
+            out::flush(&mut lines)?;
+            Ok(sum)
+        })
+    };
     match result {
         Ok(sum) if sum.errors > 0 => exit::FAILURE,
         Ok(_) => exit::OK,

@@ -184,6 +184,12 @@ pub fn parse_backup<'a>(entry: &'a [u8], suffix: &[u8]) -> Option<Backup<'a>> {
     })
 }
 
+/// `parse_backup(entry, suffix).is_some()`, without taking the name apart
+/// (housekeep asks this of every name in a tree).
+pub fn is_backup(entry: &[u8], suffix: &[u8]) -> bool {
+    entry.strip_suffix(suffix).is_some_and(|b| !b.is_empty())
+}
+
 /// Is `entry` a backup of the file called `name`? `Some(None)` for the
 /// plain backup, `Some(Some(key))` for a timestamped one. (A file whose
 /// own name ends in a stamp still has `{name}{suffix}` as its plain

@@ -960,3 +960,117 @@ fn non_regular_lock_file_is_kept() {
     assert_eq!(tree(&env), ["fifo.lock"]);
     snap!("housekeep_kept_fifo_debug", out.stderr());
 }
+
+/// Into a regular file the records go out in batches. A SIGTERM in the
+/// middle of the run must still find every deleted file reported, once,
+/// in walk order, and nothing deleted after the records it left: the
+/// deleted set and the reported set are the same. (A batch dropped at the
+/// signal's exit, or a file deleted while the signal was being acted on,
+/// breaks this.)
+#[test]
+fn sigterm_mid_run_into_a_file_loses_no_record() {
+    let mut interrupted = 0;
+    for attempt in 0..5 {
+        let env = Env::new();
+        let per = 400 * (attempt + 1);
+        for d in 0..20 {
+            let dir = env.path(&format!("d{d:02}"));
+            std::fs::create_dir(&dir).unwrap();
+            for i in 0..per {
+                File::create(dir.join(format!("job{i:05}.lock"))).unwrap();
+            }
+        }
+        let before = tree(&env);
+        let log = env.path("out.log");
+        // From the env dir over the whole tree (out.log is no lock file).
+        let mut c = env.cmd(HK).args(["--clean-locks", "-r", "."]);
+        c.cmd
+            .stdout(File::create(&log).unwrap())
+            .stderr(Stdio::piped());
+        let child = c.spawn();
+        // The first batch is out: the run is under way.
+        for _ in 0..2000 {
+            if std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = Out(child.wait_with_output().unwrap());
+        let after = tree(&env);
+        let deleted: Vec<String> = before
+            .iter()
+            .filter(|p| !after.contains(p))
+            .map(|p| format!("./{p}"))
+            .collect();
+        let reported: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(reported, deleted, "attempt {attempt}: {}", out.stderr());
+        match out.code() {
+            3 => {
+                assert_eq!(out.stderr(), "Interrupted\n");
+                assert!(
+                    !deleted.is_empty() && after.len() > 21,
+                    "mid-run: {} deleted, {} left",
+                    deleted.len(),
+                    after.len()
+                );
+                interrupted += 1;
+                break;
+            }
+            // Finished before the signal: a larger tree next time.
+            0 => assert_eq!(deleted.len(), before.len() - 21),
+            code => panic!("exit {code}: {}", out.stderr()),
+        }
+    }
+    assert!(interrupted > 0, "never interrupted mid-run");
+}
+
+/// Records into a file and messages into the same file (`>log 2>&1`) keep
+/// the order they have on a pipe, where each record is written at once:
+/// a batch goes out before any message that follows its deletions (here
+/// a held lock file's, in the middle of a directory, and a kept one's).
+#[test]
+fn records_and_messages_into_one_file_keep_their_order() {
+    let run = |shell: &str| {
+        let env = Env::new();
+        for d in ["a", "b"] {
+            for i in 0..150 {
+                env.write(&format!("{d}/k{i:03}.lock"), "");
+            }
+            env.write(&format!("{d}/y.lock"), "content: not a lock file");
+            for i in 0..150 {
+                env.write(&format!("{d}/z{i:03}.lock"), "");
+            }
+        }
+        let holder = flock_holder(&env, "a/m.lock");
+        let bin = symlink_farm(env.dir.path());
+        let script = format!("{} --clean-locks -r -vv . {shell}", bin.join(HK).display());
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(env.dir.path())
+            .env_clear()
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        kill(holder);
+        assert!(out.status.success(), "{script}");
+        // The holder's pid and command differ from run to run.
+        env.read("log")
+            .lines()
+            .map(|l| l.split(" by pid ").next().unwrap().to_string() + "\n")
+            .collect::<String>()
+    };
+    let file = run(">log 2>&1");
+    let pipe = run("2>&1 | cat >log");
+    assert_eq!(file, pipe);
+    assert!(file.contains("Kept ./a/y.lock: not empty"), "{file}");
+    assert!(
+        file.contains("./a/k149.lock\nSkipped ./a/m.lock: held\n"),
+        "{file}"
+    );
+}

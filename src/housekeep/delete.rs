@@ -137,44 +137,86 @@ pub(super) enum Outcome {
     Failed(&'static str, io::Error),
 }
 
-/// The lock protocol for lock and temp files: open without following,
-/// try-lock, then check the locked descriptor and the name, and unlink
-/// while holding.
+/// The name or the descriptor, stat'ed again (`now`), against the file
+/// that was examined (`seen`): still that inode, unmodified, and still
+/// deletable as `kind`. `Err` is what to do instead of deleting.
+fn verify(now: io::Result<Stat>, kind: Kind, seen: &Stat) -> std::result::Result<(), Outcome> {
+    let st = match now {
+        Ok(st) => st,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Outcome::Gone),
+        Err(e) => return Err(Outcome::Failed("cannot stat", e)),
+    };
+    if ident(&st) != ident(seen) {
+        return Err(Outcome::Kept(Keep::Changed));
+    }
+    deletable(kind, &st).map_err(Outcome::Kept)
+}
+
+/// The lock protocol for lock and temp files: try-lock a descriptor of
+/// the file, check the name against it, and unlink while holding.
+///
+/// `fd` is the descriptor the examination opened and fstat'ed (`seen` is
+/// that fstat), or `None` if the examination stat'ed the name instead;
+/// then the file is opened here and its descriptor fstat'ed after the
+/// lock. The checks and why each one is needed:
+///
+/// - The open never follows a symlink and never blocks (O_NONBLOCK: a name
+///   swapped for a FIFO must not hang us).
+/// - The try-lock: a file someone holds is theirs (section 4). It never
+///   waits; a conflict is `Held`.
+/// - Which inode we hold: an open descriptor's dev/ino never change, so
+///   the fstat of the descriptor (the examination's, or the one here) says
+///   it. Without it nothing ties the name to what we locked.
+/// - After the lock, an fstatat of the name (in `checked_unlink`, right
+///   before the unlink, nothing blocking in between): the name still leads
+///   to the inode we hold, and that inode is *now*, with the lock held,
+///   still an empty regular file with one link and the mtime examined.
+///   Whoever held it until we got the lock may have written to it or
+///   linked it. Since it is the same inode (and the open descriptor keeps
+///   its number from being reused), this one stat answers for both the
+///   name and the locked file.
+///
+/// Left out, as redundant: a stat of the name before the open when the
+/// examination opened the file itself (the directory entry said it was a
+/// regular file; the fstat of the descriptor makes every test the stat
+/// did, on the file we then lock), and an fstat of the descriptor after
+/// the lock when the examination fstat'ed it already (the fstatat of the
+/// name, matched to that inode, reads the same inode after the lock).
 pub(super) fn locked_unlink(
     dirfd: RawFd,
     name: &OsStr,
     kind: Kind,
     seen: &Stat,
+    fd: Option<OwnedFd>,
     dry_run: bool,
 ) -> Outcome {
-    // Inspect: O_NONBLOCK, so a name swapped for a FIFO must not hang us.
-    let fd = match sys::openat(Some(dirfd), name, OpenAt::Inspect) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Gone,
-        Err(e) if sys::errno(&e) == Some(Errno::ELOOP) => return Outcome::Kept(Keep::Changed),
-        Err(e) => return Outcome::Failed("cannot open", e),
+    let examined = fd.is_some();
+    let fd = match fd {
+        Some(fd) => fd,
+        None => match sys::openat(Some(dirfd), name, OpenAt::Inspect) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Gone,
+            Err(e) if sys::errno(&e) == Some(Errno::ELOOP) => return Outcome::Kept(Keep::Changed),
+            Err(e) => return Outcome::Failed("cannot open", e),
+        },
     };
-    // No fstat between the open and the try-lock: the one after the lock
-    // makes the same identity check on the same descriptor (and the
-    // deletion rules besides), and only its answer counts. All an earlier
-    // one saved was a try-lock on a file swapped in since the walk: it
-    // never blocks, is released at once, and every candidate gets one.
+    // No fstat between an open made here and the try-lock: the one after
+    // the lock makes the same identity check on the same descriptor (and
+    // the deletion rules besides), and only its answer counts. All an
+    // earlier one saved was a try-lock on a file swapped in since the
+    // walk: it never blocks, is released at once, and every candidate
+    // gets one.
     match sys::flock(fd.as_raw_fd(), LockOp::Exclusive, false) {
         Ok(()) => {}
         Err(e) if sys::would_block(&e) => return Outcome::Held,
         Err(e) => return Outcome::Failed("cannot lock", e),
     }
-    // Holding the lock. The walk's stat is old news: whoever held the file
-    // until now may have written to it or linked it, so the descriptor we
-    // locked is checked again, here, just before the unlink.
-    match sys::fstat(fd.as_raw_fd()) {
-        Ok(st) if ident(&st) != ident(seen) => return Outcome::Kept(Keep::Changed),
-        Ok(st) => {
-            if let Err(k) = deletable(kind, &st) {
-                return Outcome::Kept(k);
-            }
+    if !examined {
+        // Holding the lock: the descriptor we locked is the file examined
+        // by name, still deletable.
+        if let Err(o) = verify(sys::fstat(fd.as_raw_fd()), kind, seen) {
+            return o;
         }
-        Err(e) => return Outcome::Failed("cannot stat", e),
     }
     let r = checked_unlink(dirfd, name, kind, seen, dry_run);
     drop(fd); // releases the flock, after the unlink
@@ -195,16 +237,8 @@ pub(super) fn checked_unlink(
     seen: &Stat,
     dry_run: bool,
 ) -> Outcome {
-    let st = match sys::fstatat(dirfd, name) {
-        Ok(st) => st,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Gone,
-        Err(e) => return Outcome::Failed("cannot stat", e),
-    };
-    if ident(&st) != ident(seen) {
-        return Outcome::Kept(Keep::Changed);
-    }
-    if let Err(k) = deletable(kind, &st) {
-        return Outcome::Kept(k);
+    if let Err(o) = verify(sys::fstatat(dirfd, name), kind, seen) {
+        return o;
     }
     if dry_run {
         return Outcome::Deleted;

@@ -19,9 +19,8 @@
 //! name compared with the file examined, and a path is printed only once
 //! its deletion happened (or, in a dry run, would have).
 
-use std::ffi::OsString;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -126,16 +125,21 @@ fn classify(name: &[u8], o: &Options) -> Option<Kind> {
     if names::is_lock(name) {
         return o.locks.then_some(Kind::Lock);
     }
-    if o.backups && names::parse_backup(name, o.backup_suffix.as_bytes()).is_some() {
+    if o.backups && names::is_backup(name, o.backup_suffix.as_bytes()) {
         return Some(Kind::Backup);
     }
     None
 }
 
 struct Candidate {
-    name: OsString,
+    /// Its index in the directory's entries (which have its name).
+    entry: usize,
     kind: Kind,
+    /// The examination's stat: of the name, or of `fd`.
     st: Stat,
+    /// The descriptor the examination opened and fstat'ed (lock and temp
+    /// files), kept for the lock protocol; `None` if it stat'ed the name.
+    fd: Option<OwnedFd>,
     /// Age by mtime; zero for a file stamped in the future.
     age: Duration,
 }
@@ -152,8 +156,18 @@ fn age_of(st: &Stat, now: Duration) -> Duration {
 /// Run the housekeeping described by `o`, printing affected files to `out`.
 /// Problems with single files or directories are warnings counted in the
 /// summary; only an unusable DIR or stdout is an `Err`.
+/// Each record is written as soon as its file is deleted (one write per
+/// line when `out` is a `LineWriter`, as on a pipe or a terminal).
 pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
     run_with(o, out, || {}, &mut |_| {})
+}
+
+/// `run`, with the records written in batches of about a page (see
+/// `run::Batch`): for a stdout that is a regular file, where nobody reads
+/// along and a write never waits for a reader. `out` should not buffer
+/// itself (stdout's own lock passes whole lines straight through).
+pub fn run_batched(o: &Options, out: &mut dyn Write) -> Result<Summary> {
+    run_inner(o, out, true, || {}, &mut |_| {})
 }
 
 /// `run`, with `after_walk` called between the walk and the examination of
@@ -162,6 +176,16 @@ pub fn run(o: &Options, out: &mut dyn Write) -> Result<Summary> {
 fn run_with(
     o: &Options,
     out: &mut dyn Write,
+    after_walk: impl FnOnce(),
+    examined: &mut dyn FnMut(&Path),
+) -> Result<Summary> {
+    run_inner(o, out, false, after_walk, examined)
+}
+
+fn run_inner(
+    o: &Options,
+    out: &mut dyn Write,
+    batched: bool,
     after_walk: impl FnOnce(),
     examined: &mut dyn FnMut(&Path),
 ) -> Result<Summary> {
@@ -176,22 +200,14 @@ fn run_with(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let filter = o.clone();
-    let listing = walk::list(&o.dir, o.recursive, root_dev, move |name| {
-        classify(name.as_bytes(), &filter).is_some()
+    let listing = walk::list(root.as_fd(), o.recursive, root_dev, |name| {
+        classify(name.as_bytes(), o).is_some()
     });
     after_walk();
-    let mut run = Run {
-        o,
-        out,
-        examined,
-        now,
-        root_dev,
-        sum: Summary::default(),
-    };
+    let mut run = Run::new(o, out, batched, examined, now, root_dev);
     for (rel, e) in &listing.errors {
         let p = run.shown(rel);
-        run.warn(&p, "cannot read directory", e);
+        run.warn(&p, "cannot read directory", e)?;
     }
     let mut stack = DirStack {
         root,
@@ -203,12 +219,14 @@ fn run_with(
         if failed.as_ref().is_some_and(|f| rel.starts_with(f)) {
             continue;
         }
+        run.checkpoint()?;
         match stack.enter(rel) {
             Enter::Fd(fd) => run.dir(fd, rel, names)?,
             Enter::Skip => {}
             Enter::Failed(bad, e) => {
                 let p = run.shown(&bad);
                 run.sum.errors += 1;
+                run.before_message()?;
                 log::warn(
                     &dir_failure(&p, &e),
                     &[("path", json!(p.to_string_lossy()))],
@@ -217,7 +235,7 @@ fn run_with(
             }
         }
     }
-    run.out.flush().map_err(|e| stdout_error(&e))?;
+    run.finish()?;
     let sum = run.sum;
     summary(o, &sum);
     Ok(sum)

@@ -236,3 +236,73 @@ fn names() {
     );
     assert_eq!(stamp_key(b"a.backup", s), (Vec::new(), 0));
 }
+
+/// Stdout that takes `room` bytes, then fails as a full disk does.
+struct FullAfter {
+    room: usize,
+    got: Vec<u8>,
+}
+
+impl Write for FullAfter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(sys::error(Errno::ENOSPC));
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.got.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Batched records that cannot all be written: the error counts exactly
+/// the deleted files whose records did not get out (a record cut short
+/// included), and the run stops at that batch.
+#[test]
+fn batched_records_lost_to_a_full_stdout_are_counted() {
+    for room in [0, 1, 100, 4000] {
+        let root = tempfile::tempdir().unwrap();
+        for i in 0..400 {
+            std::fs::write(root.path().join(format!("j{i:03}.lock")), "").unwrap();
+        }
+        let mut out = FullAfter {
+            room,
+            got: Vec::new(),
+        };
+        let o = opts(root.path());
+        let before = std::fs::read_dir(root.path()).unwrap().count();
+        let err = run_inner(&o, &mut out, true, || {}, &mut |_| {}).unwrap_err();
+        let after = std::fs::read_dir(root.path()).unwrap().count();
+        let written = String::from_utf8(out.got).unwrap();
+        let complete = written.matches('\n').count();
+        let lost = before - after - complete;
+        assert!(
+            lost > 1 && after > 0,
+            "room {room}: lost {lost}, left {after}"
+        );
+        for line in written.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            let p = Path::new(line.trim_end());
+            assert!(!p.exists(), "{} reported, not deleted", p.display());
+        }
+        let hint = err.hint().unwrap();
+        assert_eq!(
+            hint,
+            format!(
+                "Stopped at once; the last {lost} files were deleted but could not be reported"
+            )
+        );
+        if room == 100 {
+            insta::with_settings!({
+                snapshot_path => "../../snapshots",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                filters => vec![(r"\d+ files", "[N] files")],
+            }, {
+                insta::assert_snapshot!("housekeep_batch_lost", err.to_string());
+            });
+        }
+    }
+}

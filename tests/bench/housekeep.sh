@@ -7,7 +7,8 @@
 # Sizes: LOCKS (default 10000), BACKUPS (default 100000), DIRS (default 100,
 # the files are spread over that many subdirectories); ROUNDS (default 3)
 # paired rounds for the ratios against find(1) (issue 15), reported as
-# medians of the per-round ratios. Scratch space:
+# medians of the per-round ratios, of wall time and of CPU time (user +
+# system, from the shell's `times`). Scratch space:
 # BENCH_DIR (default: a fresh directory under ${TMPDIR:-/tmp}), removed at
 # exit. Targets (PRD 9.4): 10,000 lock files < 5 s, 100,000 backups < 30 s.
 # Rerunnable; prints one line per measurement and exits 1 if a target is
@@ -65,27 +66,36 @@ make_backups() {
 }
 
 fail=0
+# CPU time (user + system) of the shell's finished children in a saved
+# `times` output (its second line), in seconds. `times` is a builtin: taken
+# right before and after the command, it adds no process of its own.
+cpu_of() {
+    awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); n += p[1] * 60 + p[2] } printf "%.3f", n }' "$1"
+}
 # measure LABEL LIMIT EXPECTED TREE -- COMMAND...: time COMMAND, check that
-# EXPECTED files went away, print the figures.
+# EXPECTED files went away, print the figures. Echoes "WALL CPU".
 measure() {
     local label=$1 limit=$2 expected=$3 tree=$4
     shift 5
-    local before after t0 t1 took gone
+    local before after t0 t1 took gone cpu
     before=$(count "$tree")
     sync
     t0=$(now)
+    times >"$scratch/times0"
     "$@" >"$scratch/out" 2>"$scratch/err" || { cat "$scratch/err" >&2; fail=1; }
+    times >"$scratch/times1"
     t1=$(now)
     after=$(count "$tree")
     took=$(secs "$t0" "$t1")
+    cpu=$(secs "$(cpu_of "$scratch/times0")" "$(cpu_of "$scratch/times1")")
     gone=$((before - after))
     local verdict=ok
     if [[ $gone -ne $expected ]]; then verdict="WRONG: deleted $gone, expected $expected"; fail=1; fi
     if [[ $limit != - ]] && awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t >= l) }'; then
         verdict="TOO SLOW (limit ${limit}s)"; fail=1
     fi
-    printf '%-44s %8ss  %7d deleted  %s\n' "$label" "$took" "$gone" "$verdict" >&2
-    echo "$took"
+    printf '%-44s %8ss  cpu %6ss  %7d deleted  %s\n' "$label" "$took" "$cpu" "$gone" "$verdict" >&2
+    echo "$took $cpu"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -99,6 +109,7 @@ a=$(measure "awrite-housekeep --clean-locks -r ($LOCKS)" 5 "$LOCKS" "$scratch/lo
     "$hk" --clean-locks -r "$scratch/locks-a")
 f=$(measure "find -name '*.lock' -delete ($LOCKS)" - "$LOCKS" "$scratch/locks-b" -- \
     find "$scratch/locks-b" -name '*.lock' -delete)
+a=${a% *} f=${f% *}
 echo "locks: awrite-housekeep ${a}s, find ${f}s, ratio $(ratio "$a" "$f")x" >&2
 
 # The common case: one directory full of lock files.
@@ -109,6 +120,7 @@ a=$(measure "awrite-housekeep --clean-locks (flat, $LOCKS)" 5 "$LOCKS" "$scratch
     "$hk" --clean-locks "$scratch/flat-a")
 f=$(measure "find -name '*.lock' -delete (flat, $LOCKS)" - "$LOCKS" "$scratch/flat-b" -- \
     find "$scratch/flat-b" -name '*.lock' -delete)
+a=${a% *} f=${f% *}
 echo "flat locks: awrite-housekeep ${a}s, find ${f}s, ratio $(ratio "$a" "$f")x" >&2
 
 make_backups "$scratch/bak-a"
@@ -117,6 +129,7 @@ a=$(measure "awrite-housekeep --clean-backups -r ($BACKUPS)" 30 "$BACKUPS" "$scr
     "$hk" --clean-backups -r "$scratch/bak-a")
 f=$(measure "find -name '*.backup' -delete ($BACKUPS)" - "$BACKUPS" "$scratch/bak-b" -- \
     find "$scratch/bak-b" -name '*.backup' -delete)
+a=${a% *} f=${f% *}
 echo "backups: awrite-housekeep ${a}s, find ${f}s, ratio $(ratio "$a" "$f")x" >&2
 
 # --keep-newest 2 has no find(1) equivalent: 3 of every 5 go.
@@ -130,7 +143,7 @@ if [[ $(wc -l <"$scratch/out") -ne $((BACKUPS * 3 / 5)) ]]; then
     echo "dry run listed $(wc -l <"$scratch/out") paths, expected $((BACKUPS * 3 / 5))" >&2
     fail=1
 fi
-echo "keep-newest: ${a}s (dry run ${d}s)" >&2
+echo "keep-newest: ${a% *}s (dry run ${d% *}s)" >&2
 
 # Issue 15's ratios, as medians of ROUNDS paired rounds (fresh identical
 # trees each round, the order alternating): 10,000 lock files (over DIRS
@@ -138,7 +151,7 @@ echo "keep-newest: ${a}s (dry run ${d}s)" >&2
 # over BACKUPS backups against find deleting every backup (find cannot
 # choose, so it deletes more).
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-lock_r=() keep_r=()
+lock_r=() keep_r=() lock_c=() keep_c=()
 for ((r = 0; r < ROUNDS; r++)); do
     rm -rf "$scratch"/p-*
     # Each pair of trees is made right before it is measured (like the
@@ -150,7 +163,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         "f=\$(measure 'find -name *.lock -delete ($LOCKS)' - $LOCKS '$scratch/p-lb' -- find '$scratch/p-lb' -name '*.lock' -delete)"
     )
     if ((r % 2)); then eval "${pair[1]}"; eval "${pair[0]}"; else eval "${pair[0]}"; eval "${pair[1]}"; fi
-    lock_r+=("$(ratio "$a" "$f")")
+    lock_r+=("$(ratio "${a% *}" "${f% *}")") lock_c+=("$(ratio "${a#* }" "${f#* }")")
     make_backups "$scratch/p-ba"
     make_backups "$scratch/p-bb"
     pair=(
@@ -158,9 +171,10 @@ for ((r = 0; r < ROUNDS; r++)); do
         "f=\$(measure 'find -name *.backup -delete ($BACKUPS)' - $BACKUPS '$scratch/p-bb' -- find '$scratch/p-bb' -name '*.backup' -delete)"
     )
     if ((r % 2)); then eval "${pair[1]}"; eval "${pair[0]}"; else eval "${pair[0]}"; eval "${pair[1]}"; fi
-    keep_r+=("$(ratio "$a" "$f")")
+    keep_r+=("$(ratio "${a% *}" "${f% *}")") keep_c+=("$(ratio "${a#* }" "${f#* }")")
 done
 echo "paired, median of $ROUNDS rounds: locks $(printf '%s\n' "${lock_r[@]}" | median)x find -delete (rounds: ${lock_r[*]}); keep-newest 1 $(printf '%s\n' "${keep_r[@]}" | median)x find -delete of all (rounds: ${keep_r[*]})" >&2
+echo "cpu (user+sys), paired medians: locks $(printf '%s\n' "${lock_c[@]}" | median)x (rounds: ${lock_c[*]}); keep-newest 1 $(printf '%s\n' "${keep_c[@]}" | median)x (rounds: ${keep_c[*]})" >&2
 
 if [[ $fail -ne 0 ]]; then
     echo "FAIL" >&2
