@@ -355,16 +355,9 @@ fn sigterm_is_forwarded_and_no_child_is_left() {
             .cmd("awrite-lock")
             .args(["-v", "--json", "n", "--", "sh", "-c"])
             .arg("echo $$ > pid; exec sleep 60");
+        // (Env::new gave SIGINT its default action, whatever this test
+        // run was started with: see util::default_signals.)
         c.cmd.stderr(Stdio::piped());
-        // A test run in the background of a non-interactive shell has
-        // SIGINT ignored, and ignored signals stay ignored: reset them.
-        // SAFETY: signal(2) is async-signal-safe.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut c.cmd, move || {
-                nix::libc::signal(sig as i32, nix::libc::SIG_DFL);
-                Ok(())
-            });
-        }
         let child = c.spawn();
         let pid = read_pid(&env.path("pid"));
         assert!(Path::new(&format!("/proc/{pid}")).exists());

@@ -15,8 +15,27 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// Give SIGINT, SIGTERM and SIGHUP their default action in this test
+/// process, and so in every child it starts, shells included. A test run
+/// started in the background of a non-interactive shell (`cargo test &`,
+/// CI runners) or under nohup inherits them ignored, and awrite keeps a
+/// signal that was ignored at start ignored (as a shell must): a test that
+/// sends one would wait forever. A non-interactive sh cannot undo that
+/// itself (signals ignored on entry cannot be trapped or reset).
+fn default_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            // SAFETY: SIG_DFL installs no handler.
+            unsafe { signal(s, SigHandler::SigDfl) }.unwrap();
+        }
+    });
+}
+
 impl Env {
     pub fn new() -> Env {
+        default_signals();
         Env {
             dir: tempfile::Builder::new()
                 .prefix("awrite-test-")
