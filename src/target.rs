@@ -55,9 +55,7 @@ impl Target {
             _ => Ok(()),
         }
     }
-}
 
-impl Target {
     /// Resolve `given`. With `follow`, a symlink (chain) is written
     /// through: the file it finally names is replaced and the link
     /// survives. The lock is `lock_file` when given, else beside the
