@@ -2,11 +2,18 @@
 //! user gave us, forward SIGINT/TERM/HUP to it, wait for it, and turn its
 //! end into an exit status (128+N for a signal, like a shell).
 //!
-//! The child's pid is registered with the signal thread while the registry
-//! guard is held across the spawn, so a signal arriving at any moment either
-//! finds no child (we have not started one: clean up and exit 3) or finds
-//! the pid (forward it). The pid is cleared before the child is reaped, so
-//! the signal thread can never kill(2) a pid that has been reused.
+//! The child's pid is registered while the registry guard is held across
+//! the spawn, so a signal arriving at any moment either finds no child (we
+//! have not started one: clean up and exit 3) or finds the pid (forward
+//! it). The pid is cleared before the child is reaped, so we can never
+//! kill(2) a pid that has been reused. No signal thread is started for the
+//! command: the main thread waits for the signals and the command's end
+//! together (`signals::wait_exited`).
+//!
+//! SIGCHLD is caught while the command runs, and so the command starts
+//! with its default action even if we were started with it ignored (under
+//! which the kernel reaps children itself and their status is lost), as
+//! flock(1) does; `--no-fork` resets it the same way.
 //!
 //! A command that inherited the lock may start processes that outlive it
 //! (`cmd &`, a daemon); they still hold the lock, so its file must stay
@@ -121,33 +128,17 @@ fn exec_error(prog: &str, e: io::Error) -> Error {
     }
 }
 
-/// Wait until `pid` has exited, without reaping it (WNOWAIT), so the pid
-/// stays ours until we have told the signal thread to forget it. As a
-/// subreaper (`reap`), orphans that exit meanwhile are reaped on the way.
-pub(crate) fn wait_exited(pid: i32, reap: bool) -> io::Result<()> {
-    loop {
-        let who = sys::wait_exited(pid, reap)?;
-        if who == pid {
-            return Ok(());
-        }
-        // An orphaned descendant: reap it, it is not the command.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(who), None);
-    }
-}
-
 /// Run `argv` with `env` added to our environment; stdin, stdout and
 /// stderr are inherited. Returns when the command has ended. With
 /// `watch_descendants`, also tell whether processes it started remain.
 pub fn run(argv: &[String], env: &[(&str, String)], watch_descendants: bool) -> Result<Outcome> {
     let (prog, mut cmd) = command(argv, env)?;
-    // The command runs for as long as it likes: signals must be forwarded
-    // to it from the moment it exists.
-    signals::arm();
     let reaper = watch_descendants && sys::become_subreaper();
     let start = Instant::now();
+    // Signals are forwarded to the command from the moment it exists.
     let mut child = signals::spawn_forwarding(&mut cmd).map_err(|e| exec_error(prog, e))?;
     let pid = child.id() as i32;
-    let waited = wait_exited(pid, reaper);
+    let waited = signals::wait_exited(pid, reaper);
     let forwarded = signals::forwarding_ended();
     waited.map_err(|e| Error::io_op(prog, "waitid", e))?;
     let st = child.wait().map_err(|e| Error::io_op(prog, "wait", e))?;
@@ -193,14 +184,11 @@ pub fn exec_in_place(argv: &[String], env: &[(&str, String)]) -> Error {
     // A signal that arrived while no signal thread ran ends us here as it
     // would have on arrival (exit 3), not as a default action at exec.
     signals::checkpoint();
+    // Caught, so exec gives the command SIG_DFL (see the module comment).
+    sys::catch_sigchld();
     let e = cmd.exec();
-    // Back under the signal thread's handling for the error path.
-    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    // Back under our signal handling for the error path.
+    signals::block_again();
     exec_error(prog, e)
 }
 

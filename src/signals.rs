@@ -19,8 +19,11 @@
 //!
 //! The signal thread is started only when it is needed (`arm`): before
 //! anything that can wait for an unbounded time (a lock held by another
-//! process, a pipe with no data yet, a child process) and by the applets
-//! whose work is long (backup, housekeep). Starting a thread is a good part
+//! process, a pipe with no data yet) and by the applets whose work is long
+//! (backup, housekeep). A child process (awrite-lock's command, a
+//! validator) needs none: the thread that waits for it takes the signals
+//! and the child's SIGCHLD in one sigwait (`wait_exited`). Starting a
+//! thread is a good part
 //! of the cost of a short run (a clone, a stack, the thread's own set-up),
 //! and a short uncontended `awrite` or `awrite-lock` never waits. Until
 //! then a signal that arrives stays pending, because it is blocked from the
@@ -210,8 +213,14 @@ pub fn install() {
             set.add(s);
         }
     }
+    // SIGCHLD too, from the start and so in every thread: a child's end
+    // is taken with sigwait by the thread that waits for it (`wait_exited`),
+    // and a thread that did not block it would swallow it.
+    let mut blocked = set;
+    blocked.add(Signal::SIGCHLD);
     let mut old = SigSet::empty();
-    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_err()
+    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old))
+        .is_err()
     {
         return;
     }
@@ -325,14 +334,49 @@ fn cleanup(reg: &mut Registry) {
 /// Start `cmd` as the child that SIGINT/TERM/HUP are forwarded to
 /// (awrite-lock's command, `--validate`'s check) instead of ending us,
 /// from the instant it exists: it is spawned under the registry guard, so
-/// no signal can fall between the spawn and the registration.
+/// no signal can fall between the spawn and the registration. A signal
+/// that came before ends us here (exit 3), as it would have on arrival.
+///
+/// No signal thread is started for it: `wait_exited` waits for the
+/// signals and the child's end together, in the calling thread.
 pub fn spawn_forwarding(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
-    arm();
+    sys::catch_sigchld();
     let mut reg = registry();
+    checkpoint_locked(&mut reg);
     let child = cmd.spawn()?;
     reg.child = Some(child.id() as i32);
     reg.forwarded = None;
     Ok(child)
+}
+
+/// Wait until the child of `spawn_forwarding` has exited, without reaping
+/// it, so its pid stays ours until `forwarding_ended`. SIGINT/TERM/HUP
+/// that arrive meanwhile are forwarded to it. As a subreaper (`reap`),
+/// orphaned descendants that exit are reaped on the way.
+///
+/// One sigwait over the handled signals and SIGCHLD (all blocked since
+/// `install`) replaces a signal thread: a SIGCHLD that came before the
+/// wait stays pending, so no exit is missed between the check and the
+/// wait. If the signal thread runs (we waited for a lock before), it may
+/// take a signal first; it forwards it the same way.
+pub fn wait_exited(pid: i32, reap: bool) -> std::io::Result<()> {
+    let mut set = HANDLED_SET.get().copied().unwrap_or_else(SigSet::empty);
+    set.add(Signal::SIGCHLD);
+    loop {
+        match sys::exited(pid, reap)? {
+            Some(who) if who == pid => return Ok(()),
+            Some(who) => {
+                // An orphan that exited: reap it, it is not the command.
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(who), None);
+                continue;
+            }
+            None => {}
+        }
+        let (sig, from_terminal) = sys::wait_signal(&set);
+        if sig != Signal::SIGCHLD as i32 {
+            on_signal(sig, from_terminal);
+        }
+    }
 }
 
 /// The child of `spawn_forwarding` has exited (call before reaping it, so
@@ -364,6 +408,16 @@ pub fn note_pending(target: &str) {
             ("signal", serde_json::json!(name)),
         ],
     );
+}
+
+/// Block again what `install` blocked, after a failed exec restored the
+/// mask we were given (`awrite-lock --no-fork`).
+pub fn block_again() {
+    if let Some(set) = HANDLED_SET.get() {
+        let mut blocked = *set;
+        blocked.add(Signal::SIGCHLD);
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None);
+    }
 }
 
 /// Have `cmd`'s child run with the signal mask the user gave us, not the

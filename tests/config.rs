@@ -2,8 +2,9 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::util::{have, wait_for, Env, BIN};
+use crate::util::{have, wait_for, with_sigchld_ignored, Env, BIN};
 
 fn ino_mtime(env: &Env, f: &str) -> (u64, i64, i64) {
     let m = std::fs::metadata(env.path(f)).unwrap();
@@ -179,6 +180,28 @@ fn sigterm_during_validation() {
     assert!(err.ends_with("Interrupted\n"), "{err}");
     assert_eq!(env.read("f"), "old\n");
     assert_eq!(env.ls(), ["f", "ready"]);
+}
+
+/// Started with SIGCHLD ignored, awrite still sees the validator's
+/// status: a failing one refuses, a passing one lets the write through.
+#[test]
+fn validator_status_with_sigchld_ignored() {
+    let env = Env::new();
+    env.write("f", "old\n");
+    let mut c = env
+        .cmd("awrite")
+        .args(["--validate", "false %s", "f"])
+        .stdin("new\n");
+    with_sigchld_ignored(&mut c, &[]);
+    c.run_within(Duration::from_secs(20)).code_is(1);
+    assert_eq!(env.read("f"), "old\n");
+    let mut c = env
+        .cmd("awrite")
+        .args(["--validate", "grep -q new %s", "f"])
+        .stdin("new\n");
+    with_sigchld_ignored(&mut c, &[]);
+    c.run_within(Duration::from_secs(20)).ok();
+    assert_eq!(env.read("f"), "new\n");
 }
 
 // ---- --if-changed ------------------------------------------------------------

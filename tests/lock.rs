@@ -1,5 +1,6 @@
 //! awrite-lock: run a command under the lock awrite takes.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -419,6 +420,129 @@ fn interrupted_while_waiting_exits_3_and_keeps_the_holders_lock() {
         "the waiter removed the holder's lock file"
     );
     assert_eq!(release(holder), 143);
+}
+
+/// After waiting for the lock (the signal thread runs by then), the
+/// command is still waited for and signals still reach it: the thread
+/// must neither swallow the command's SIGCHLD (awrite-lock would hang)
+/// nor keep a signal from being forwarded.
+#[test]
+fn after_waiting_for_the_lock_the_command_is_waited_for_and_signalled() {
+    for forward in [false, true] {
+        let env = Env::new();
+        let holder = hold(&env, &["n"], "ready");
+        let script = if forward {
+            "echo $$ > pid; exec sleep 60"
+        } else {
+            "echo $$ > pid; exit 4"
+        };
+        let mut c = env
+            .cmd("awrite-lock")
+            .args(["-v", "n", "--", "sh", "-c", script]);
+        c.cmd.stderr(Stdio::piped());
+        let mut waiter = c.spawn();
+        let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+        assert!(first.starts_with("Waiting for lock on n"), "{first}");
+        assert_eq!(release(holder), 143);
+        let pid = read_pid(&env.path("pid"));
+        if forward {
+            kill(Pid::from_raw(waiter.id() as i32), Signal::SIGTERM).unwrap();
+        }
+        let st = wait_within(&mut waiter, Duration::from_secs(20));
+        assert_eq!(st.code(), Some(if forward { 143 } else { 4 }));
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the command (pid {pid}) outlived awrite-lock"
+        );
+        assert_eq!(env.ls(), ["pid", "ready"]);
+    }
+}
+
+/// The command's end is not missed when it comes before awrite-lock waits
+/// for it (forced here by delaying each sigtimedwait) while the signal
+/// thread runs (it does after a wait for the lock): SIGCHLD is blocked in
+/// every thread from the start, so it stays pending for the main thread
+/// instead of being taken by the signal thread.
+#[test]
+fn a_command_that_ends_before_the_wait_is_not_missed() {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let env = Env::new();
+    let holder = hold(&env, &["n"], "ready");
+    let farm = tempfile::tempdir().unwrap();
+    let bin = symlink_farm(farm.path());
+    let mut waiter = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "inject=rt_sigtimedwait:delay_enter=300000"])
+        .arg(bin.join("awrite-lock"))
+        .args(["-v", "n", "--", "sh", "-c", "exit 4"])
+        .current_dir(env.dir.path())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.starts_with("Waiting for lock on n"), "{first}");
+    assert_eq!(release(holder), 143);
+    let st = wait_within(&mut waiter, Duration::from_secs(20));
+    assert_eq!(st.code(), Some(4));
+    assert_eq!(env.ls(), ["ready"]);
+}
+
+/// The command starts with the signal mask awrite-lock was given, not the
+/// one it works with (SIGHUP/INT/TERM/CHLD blocked), and with SIGCHLD at
+/// its default action: neither our handler nor an ignored SIGCHLD we
+/// inherited (reset, as flock(1) does). With and without `--no-fork`.
+#[test]
+fn the_command_gets_the_callers_signal_mask() {
+    for (blocked, how) in [
+        (&[][..], &[][..]),
+        (&[Signal::SIGUSR1][..], &[][..]),
+        (&[Signal::SIGUSR1][..], &["--no-fork"][..]),
+    ] {
+        let env = Env::new();
+        let mut c = env.cmd("awrite-lock").args(how).args([
+            "n",
+            "--",
+            "grep",
+            "^Sig[BIC]",
+            "/proc/self/status",
+        ]);
+        with_sigchld_ignored(&mut c, blocked);
+        let out = c.run_within(Duration::from_secs(20)).ok();
+        let field = |name: &str| {
+            let line = out
+                .stdout()
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        let want: u64 = blocked.iter().map(|s| 1 << (*s as i32 - 1)).sum();
+        assert_eq!(field("SigBlk:"), want, "{}", out.stdout());
+        let chld = 1 << (Signal::SIGCHLD as i32 - 1);
+        assert_eq!(field("SigIgn:") & chld, 0, "{}", out.stdout());
+        assert_eq!(field("SigCgt:") & chld, 0, "{}", out.stdout());
+    }
+}
+
+/// Started with SIGCHLD ignored (the kernel then reaps children itself
+/// and wait finds none), awrite-lock still passes on the command's exit
+/// status and removes its lock file.
+#[test]
+fn an_ignored_sigchld_does_not_lose_the_commands_status() {
+    let env = Env::new();
+    let mut c = env
+        .cmd("awrite-lock")
+        .args(["n", "--", "sh", "-c", "exit 7"]);
+    with_sigchld_ignored(&mut c, &[]);
+    let out = c.run_within(Duration::from_secs(20)).code_is(7);
+    assert_eq!(out.stderr(), "");
+    assert!(env.ls().is_empty(), "{:?}", env.ls());
 }
 
 #[test]

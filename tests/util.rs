@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_awrite");
 
@@ -136,7 +136,12 @@ impl Cmd {
         self
     }
     /// Run to completion; stdin is empty (/dev/null) unless given.
-    pub fn run(mut self) -> Out {
+    pub fn run(self) -> Out {
+        self.run_within(None)
+    }
+    /// `run`, for a test whose naive failure is a hang: a process still
+    /// running after `limit` is killed (and the test fails on its status).
+    pub fn run_within(mut self, limit: impl Into<Option<std::time::Duration>>) -> Out {
         self.cmd
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
@@ -152,7 +157,20 @@ impl Cmd {
                 let _ = s.write_all(&data);
             });
         }
-        Out(child.wait_with_output().unwrap())
+        let Some(limit) = limit.into() else {
+            return Out(child.wait_with_output().unwrap());
+        };
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let dog = std::thread::spawn(move || {
+            if watch.recv_timeout(limit).is_err() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = done.send(());
+        dog.join().unwrap();
+        Out(out)
     }
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd.spawn().expect("spawn awrite")
@@ -389,5 +407,46 @@ impl Drop for Holder {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Wait for `child` to exit, at most `limit`: a process that hangs fails
+/// the test (and is killed) instead of hanging the suite. A child started
+/// with `process_group(0)` is killed with its whole group (a hung tracee
+/// of strace would otherwise keep the test's pipes open).
+pub fn wait_within(child: &mut std::process::Child, limit: std::time::Duration) -> ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > limit {
+            let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} still running after {limit:?}", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Start `cmd` with exactly `blocked` in its signal mask and SIGCHLD
+/// ignored, as some process managers and language runtimes start their
+/// children (SIG_IGN survives exec; the kernel then reaps children itself).
+pub fn with_sigchld_ignored(cmd: &mut Cmd, blocked: &'static [nix::sys::signal::Signal]) {
+    use nix::sys::signal::*;
+    // SAFETY: runs between fork and exec; only sigprocmask and sigaction.
+    unsafe {
+        cmd.cmd.pre_exec(move || {
+            let mut set = SigSet::empty();
+            for s in blocked {
+                set.add(*s);
+            }
+            pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&set), None)
+                .map_err(std::io::Error::from)?;
+            signal(Signal::SIGCHLD, SigHandler::SigIgn).map_err(std::io::Error::from)?;
+            Ok(())
+        });
     }
 }

@@ -317,9 +317,10 @@ pub fn restore_mask_on_exec(cmd: &mut Command, mask: &'static SigSet) {
     }
 }
 
-/// Wait until a child has exited without reaping it (WNOWAIT): `pid`, or
-/// with `any` whichever child exits first. Returns the pid that exited.
-pub fn wait_exited(pid: i32, any: bool) -> io::Result<i32> {
+/// Has a child exited? Without waiting and without reaping it (WNOHANG |
+/// WNOWAIT): `pid`, or with `any` any child. The pid that exited, if one
+/// has.
+pub fn exited(pid: i32, any: bool) -> io::Result<Option<i32>> {
     let (idtype, id) = if any {
         (libc::P_ALL, 0)
     } else {
@@ -328,12 +329,33 @@ pub fn wait_exited(pid: i32, any: bool) -> io::Result<i32> {
     loop {
         // SAFETY: waitid into a zeroed siginfo_t for our own children.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
+        let r = unsafe { libc::waitid(idtype, id, &mut info, flags) };
         match check(r) {
-            Ok(_) => return Ok(siginfo_pid(&info)),
+            // With WNOHANG and nothing to report, si_pid stays 0.
+            Ok(_) => return Ok(Some(siginfo_pid(&info)).filter(|&p| p != 0)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Catch SIGCHLD with a handler that does nothing. It never runs (SIGCHLD
+/// stays blocked in every thread, see signals::install): it is there so
+/// that an exiting child's SIGCHLD is queued for sigwait on every system
+/// (some discard a blocked signal whose action is to ignore it), and it
+/// replaces an inherited SIG_IGN, under which children are reaped by the
+/// kernel and cannot be waited for (flock(1) resets it too). exec gives
+/// the command SIG_DFL.
+pub fn catch_sigchld() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: an empty handler; SA_NOCLDSTOP: only exits matter.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART | libc::SA_NOCLDSTOP;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGCHLD, &act, std::ptr::null_mut());
     }
 }
 

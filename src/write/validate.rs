@@ -68,7 +68,7 @@ pub fn run(cmd: &str, tmp: &mut TempFile, target: &Target, durable: bool) -> Res
         .map_err(|e| Error::io_op(&shown, "cannot run the validator /bin/sh", e))?;
     // Waited for without reaping, then forgotten, then reaped: the pid a
     // signal is forwarded to is always still our child's.
-    let waited = exec::wait_exited(child.id() as i32, false);
+    let waited = signals::wait_exited(child.id() as i32, false);
     let forwarded = signals::forwarding_ended();
     waited.map_err(|e| Error::io_op(&shown, "wait for the validator", e))?;
     let status = child.wait();
