@@ -750,7 +750,35 @@ fn failing_stderr_does_not_change_the_exit_code() {
             .status()
             .unwrap();
         assert_eq!(env.read("rc").trim(), "0", "{stderr}");
+        // With stderr closed, descriptor 2 is /dev/null, not a file of
+        // ours: the messages are not in the file written.
+        assert_eq!(env.read("f"), "x\n", "{stderr}");
+        assert_eq!(env.ls(), ["bin", "f", "rc"]);
     }
+}
+
+/// Where a closed stdin, stdout or stderr cannot be opened on /dev/null
+/// (forced here), awrite stops before it opens anything: a file of its
+/// own would take that number and receive what is meant for stdout or
+/// stderr.
+#[test]
+fn closed_stderr_without_dev_null_stops_at_once() {
+    assert!(have("strace"), "strace is needed (apt-get install strace)");
+    let env = Env::new();
+    let bin = symlink_farm(env.dir.path()).join("awrite");
+    let script = format!(
+        "echo x | strace -f -qq -o trace.txt -P /dev/null -e inject=openat:error=ENOENT \
+         -- bash -c 'exec 2>&-; exec {} -vv f'; echo $? > rc",
+        bin.display()
+    );
+    Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(env.read("rc").trim(), "1");
+    assert!(env.read("trace.txt").contains("(INJECTED)"));
+    assert_eq!(env.ls(), ["bin", "rc", "trace.txt"]);
 }
 
 // ---- crashes, signals, faults --------------------------------------------

@@ -379,3 +379,28 @@ pub fn umask_by_setting() -> u32 {
     umask(old);
     old.bits() as u32
 }
+
+/// What std's runtime start-up does that awrite relies on, for a binary
+/// with its own C `main` (applets/main.rs says why):
+/// - descriptors 0, 1 and 2 that are closed are opened on /dev/null, so
+///   no file of ours gets one of their numbers (with `2>&-`, a message
+///   would otherwise be written into the temp file or the lock file);
+/// - SIGPIPE is ignored: a write to a closed pipe fails with EPIPE, which
+///   each applet reports, instead of killing the process mid-run.
+pub fn start_up() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD reads a descriptor's flags; EBADF: not open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // The lowest free number is this one: 0, 1 and 2 in order.
+            // SAFETY: a constant NUL-terminated path.
+            let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if got != fd {
+                // No /dev/null (a bare chroot): better to stop than to
+                // let a file of ours take the place of stdout or stderr.
+                exit_now(crate::error::exit::FAILURE);
+            }
+        }
+    }
+    // SAFETY: setting a disposition to SIG_IGN runs no code of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
