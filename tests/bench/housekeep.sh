@@ -180,4 +180,6 @@ if [[ $fail -ne 0 ]]; then
     echo "FAIL" >&2
     exit 1
 fi
-echo "all targets met" >&2
+# The ratios are reported, not judged (timing is noisy): compare them with
+# issue 15's targets (locks <= 1.5x, keep-newest 1 <= 1.2x) yourself.
+echo "every run deleted what it should" >&2
