@@ -213,13 +213,8 @@ pub fn install() {
             set.add(s);
         }
     }
-    // SIGCHLD too, from the start and so in every thread: a child's end
-    // is taken with sigwait by the thread that waits for it (`wait_exited`),
-    // and a thread that did not block it would swallow it.
-    let mut blocked = set;
-    blocked.add(Signal::SIGCHLD);
     let mut old = SigSet::empty();
-    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old))
+    if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked(set)), Some(&mut old))
         .is_err()
     {
         return;
@@ -414,10 +409,19 @@ pub fn note_pending(target: &str) {
 /// mask we were given (`awrite-lock --no-fork`).
 pub fn block_again() {
     if let Some(set) = HANDLED_SET.get() {
-        let mut blocked = *set;
-        blocked.add(Signal::SIGCHLD);
-        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None);
+        let _ =
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked(*set)), None);
     }
+}
+
+/// What every thread blocks: the handled signals, and SIGCHLD. SIGCHLD
+/// from the start and so in every thread: a child's end is taken with
+/// sigwait by the thread that waits for it (`wait_exited`), and a thread
+/// that did not block it would swallow it.
+fn blocked(handled: SigSet) -> SigSet {
+    let mut set = handled;
+    set.add(Signal::SIGCHLD);
+    set
 }
 
 /// Have `cmd`'s child run with the signal mask the user gave us, not the

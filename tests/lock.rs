@@ -34,6 +34,20 @@ fn release(mut holder: Child) -> i32 {
     holder.wait().unwrap().code().unwrap_or(-1)
 }
 
+/// Read `waiter`'s first stderr line, which must say it waits for the lock
+/// on `target` (the readiness signal for what a test does next); the rest
+/// of its stderr.
+fn said_waiting(waiter: &mut Child, target: &str) -> std::io::BufReader<std::process::ChildStderr> {
+    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(
+        first.starts_with(&format!("Waiting for lock on {target}")),
+        "{first}"
+    );
+    err
+}
+
 /// Read a pid a child wrote, waiting until the file is complete.
 fn read_pid(path: &Path) -> i32 {
     for _ in 0..1000 {
@@ -405,10 +419,7 @@ fn interrupted_while_waiting_exits_3_and_keeps_the_holders_lock() {
     let mut waiter = c.spawn();
     // Signal it only once it says it is waiting (before that, it may not
     // even have installed its signal handling).
-    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
-    assert!(first.starts_with("Waiting for lock on n"), "{first}");
+    let mut err = said_waiting(&mut waiter, "n");
     kill(Pid::from_raw(waiter.id() as i32), Signal::SIGTERM).unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
@@ -441,10 +452,7 @@ fn after_waiting_for_the_lock_the_command_is_waited_for_and_signalled() {
             .args(["-v", "n", "--", "sh", "-c", script]);
         c.cmd.stderr(Stdio::piped());
         let mut waiter = c.spawn();
-        let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
-        let mut first = String::new();
-        std::io::BufRead::read_line(&mut err, &mut first).unwrap();
-        assert!(first.starts_with("Waiting for lock on n"), "{first}");
+        let _err = said_waiting(&mut waiter, "n");
         assert_eq!(release(holder), 143);
         let pid = read_pid(&env.path("pid"));
         if forward {
@@ -482,10 +490,7 @@ fn a_command_that_ends_before_the_wait_is_not_missed() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
-    assert!(first.starts_with("Waiting for lock on n"), "{first}");
+    let _err = said_waiting(&mut waiter, "n");
     assert_eq!(release(holder), 143);
     let st = wait_within(&mut waiter, Duration::from_secs(20));
     assert_eq!(st.code(), Some(4));
